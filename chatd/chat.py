@@ -1,0 +1,293 @@
+"""Chat state: nicks, rooms and commands, and who gets which bytes.
+
+No sockets here.  A member is anything with ``send(bytes)`` and ``close(reason)``; the
+server's connections are members, and so are the tests' in-memory fakes.  Each line is
+encoded once and the same bytes object is handed to every recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import protocol as p
+
+log = logging.getLogger("chatd.chat")
+
+
+class Sink(Protocol):
+    def send(self, data: bytes) -> None: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    server_name: str = "chatd"
+    motd: str = ""
+    default_room: str = "lobby"
+    log_messages: bool = False
+    version: str = ""
+
+
+class Member:
+    """One user as the chat sees it."""
+
+    __slots__ = ("sink", "nick", "room", "label")
+
+    def __init__(self, sink: Sink, label: str = "") -> None:
+        self.sink = sink
+        self.nick = ""
+        self.room: Room | None = None
+        self.label = label  # where the user connects from, for the logs
+
+    def send(self, data: bytes) -> None:
+        self.sink.send(data)
+
+
+class Room:
+    __slots__ = ("name", "members")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # A dict for O(1) leave in a big room; insertion order keeps /who in join order.
+        self.members: dict[Member, None] = {}
+
+
+HELP = (
+    "Commands:",
+    "/nick NAME        change your nick",
+    "/join ROOM        leave your room and join ROOM",
+    "/rooms            list the rooms and their sizes",
+    "/who              list the members of your room",
+    "/msg NICK TEXT    send a private message",
+    "/me TEXT          send an action to your room",
+    "/quit [REASON]    leave the server",
+    "/help             this list",
+    "//text            send text that starts with /",
+)
+
+
+def _users(count: int) -> str:
+    # The contract's exact form, "N users", whatever N.
+    return f"{count} users"
+
+
+class Chat:
+    """The whole chat of one server; every method takes events and sends bytes."""
+
+    def __init__(self, settings: ChatSettings) -> None:
+        self.settings = settings
+        self.nicks: dict[str, Member] = {}  # by nick.lower()
+        self.rooms: dict[str, Room] = {}  # by room name.lower()
+        self._guests = 0
+        self._commands: dict[str, Callable[[Member, str], None]] = {
+            "help": self.cmd_help,
+            "nick": self.cmd_nick,
+            "join": self.cmd_join,
+            "rooms": self.cmd_rooms,
+            "who": self.cmd_who,
+            "msg": self.cmd_msg,
+            "me": self.cmd_me,
+            "quit": self.cmd_quit,
+        }
+        self.default_room = ""
+        self._welcome: list[bytes] = []
+        self.reconfigure(settings)
+
+    def __len__(self) -> int:
+        return len(self.nicks)
+
+    # Events from the server.
+
+    def connect(self, member: Member) -> None:
+        member.nick = self._next_guest()
+        self.nicks[member.nick.lower()] = member
+        for line in self._welcome:
+            member.send(line)
+        member.send(p.notice(f"You are {member.nick}"))
+        self._enter(member, self.default_room)
+        log.info("%s connected from %s", member.nick, member.label)
+
+    def disconnect(self, member: Member, reason: str) -> None:
+        if self.nicks.get(member.nick.lower()) is not member:
+            return
+        del self.nicks[member.nick.lower()]
+        self._leave(member, reason)
+        log.info("%s disconnected (%s)", member.nick, reason)
+
+    def line(self, member: Member, text: str) -> None:
+        """One decoded, sanitised line from a member."""
+        if not text or text.isspace():
+            return
+        if text.startswith("/") and not text.startswith("//"):
+            name, arg = p.split_command(text.strip())
+            command = self._commands.get(name)
+            if command is None:
+                shown = name[:32] or "/"
+                member.send(p.error(f"unknown command /{shown} (try /help)"))
+            else:
+                command(member, arg)
+            return
+        if text.startswith("//"):
+            text = text[1:]
+        self.say(member, text.rstrip())
+
+    def reconfigure(self, settings: ChatSettings) -> None:
+        """New server name, motd, default room or logging; members stay where they are."""
+        default = p.normalise_room(settings.default_room)
+        if default is None:
+            raise ValueError(f"invalid default room {settings.default_room!r}")
+        self.settings = settings
+        self.default_room = default
+        self._welcome = self._build_welcome()
+
+    def shutdown(self) -> None:
+        line = p.notice("server shutting down")
+        for member in self.nicks.values():
+            member.send(line)
+
+    # What members do.
+
+    def say(self, member: Member, text: str) -> None:
+        room = member.room
+        assert room is not None
+        if self.settings.log_messages:
+            log.info("%s <%s> %s", room.name, member.nick, text)
+        self._broadcast(room.members, p.chat(member.nick, text), member)
+
+    def cmd_help(self, member: Member, arg: str) -> None:
+        for text in HELP:
+            member.send(p.notice(text))
+
+    def cmd_nick(self, member: Member, arg: str) -> None:
+        if not arg:
+            member.send(p.error("usage: /nick NAME"))
+            return
+        if not p.valid_nick(arg):
+            member.send(
+                p.error(
+                    f"invalid nick {arg[:40]} (1-24 letters, digits, _ or -, "
+                    "starting with a letter)"
+                )
+            )
+            return
+        holder = self.nicks.get(arg.lower())
+        if holder is not None and holder is not member:
+            member.send(p.error(f"nick {arg} is taken"))
+            return
+        old = member.nick
+        if old == arg:
+            member.send(p.notice(f"You are already {arg}"))
+            return
+        del self.nicks[old.lower()]
+        self.nicks[arg.lower()] = member
+        member.nick = arg
+        member.send(p.notice(f"You are now {arg}"))
+        assert member.room is not None
+        self._broadcast(member.room.members, p.notice(f"{old} is now known as {arg}"), member)
+        log.info("%s is now known as %s", old, arg)
+
+    def cmd_join(self, member: Member, arg: str) -> None:
+        if not arg:
+            member.send(p.error("usage: /join ROOM"))
+            return
+        name = p.normalise_room(arg)
+        if name is None:
+            member.send(
+                p.error(
+                    f"invalid room {arg[:40]} (1-32 letters, digits, _ or -, "
+                    "starting with a letter, after an optional #)"
+                )
+            )
+            return
+        assert member.room is not None
+        if name.lower() == member.room.name.lower():
+            member.send(p.error(f"you are already in {member.room.name}"))
+            return
+        self._leave(member, f"joined {name}")
+        self._enter(member, name)
+
+    def cmd_rooms(self, member: Member, arg: str) -> None:
+        for key in sorted(self.rooms):
+            room = self.rooms[key]
+            member.send(p.notice(f"{room.name} ({_users(len(room.members))})"))
+
+    def cmd_who(self, member: Member, arg: str) -> None:
+        room = member.room
+        assert room is not None
+        names = ", ".join(m.nick for m in room.members)
+        member.send(p.notice(f"{_users(len(room.members))} in {room.name}: {names}"))
+
+    def cmd_msg(self, member: Member, arg: str) -> None:
+        nick, _, text = arg.partition(" ")
+        text = text.strip()
+        if not nick or not text:
+            member.send(p.error("usage: /msg NICK TEXT"))
+            return
+        target = self.nicks.get(nick.lower())
+        if target is None:
+            member.send(p.error(f"no such nick {nick[:40]}"))
+            return
+        if self.settings.log_messages:
+            log.info("*%s* -> *%s* %s", member.nick, target.nick, text)
+        target.send(p.private(member.nick, text))
+        member.send(p.private_echo(target.nick, text))
+
+    def cmd_me(self, member: Member, arg: str) -> None:
+        if not arg:
+            member.send(p.error("usage: /me TEXT"))
+            return
+        assert member.room is not None
+        self._broadcast(member.room.members, p.action(member.nick, arg), member)
+
+    def cmd_quit(self, member: Member, arg: str) -> None:
+        member.send(p.notice("Bye"))
+        member.sink.close(arg or "quit")
+
+    # Rooms.
+
+    def _enter(self, member: Member, name: str) -> None:
+        key = name.lower()
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(name)
+        self._broadcast(room.members, p.notice(f"{member.nick} joined {room.name}"), None)
+        room.members[member] = None
+        member.room = room
+        names = ", ".join(m.nick for m in room.members)
+        member.send(p.notice(f"You joined {room.name} ({_users(len(room.members))}: {names})"))
+
+    def _leave(self, member: Member, reason: str) -> None:
+        room = member.room
+        if room is None:
+            return
+        del room.members[member]
+        member.room = None
+        if room.members:
+            self._broadcast(room.members, p.notice(f"{member.nick} left {room.name} ({reason})"))
+        else:
+            del self.rooms[room.name.lower()]
+
+    @staticmethod
+    def _broadcast(members: Iterable[Member], data: bytes, skip: Member | None = None) -> None:
+        for member in members:
+            if member is not skip:
+                member.sink.send(data)
+
+    def _build_welcome(self) -> list[bytes]:
+        s = self.settings
+        version = f" (chatd {s.version})" if s.version else ""
+        lines = [p.notice(f"Welcome to {s.server_name}{version}")]
+        lines += [p.notice(p.decode(t.encode())) for t in s.motd.splitlines() if t.strip()]
+        lines.append(p.notice("Type /help for the commands, /nick NAME to pick a nick."))
+        return lines
+
+    def _next_guest(self) -> str:
+        while True:
+            self._guests += 1
+            nick = f"guest{self._guests}"
+            if nick not in self.nicks:
+                return nick

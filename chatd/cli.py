@@ -1,0 +1,89 @@
+"""chatd's command line: argv -> config -> logs -> the server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from . import __version__, logs
+from . import config as cfg
+
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="chatd",
+        description="A chat-room daemon for raw TCP clients (nc, telnet) and chatd-client.",
+        epilog="Exit status: 0 after a clean stop, 78 for a bad config, 69 if it cannot listen.",
+    )
+    ap.add_argument("-c", "--config", metavar="FILE", help="YAML config (default: built-in)")
+    ap.add_argument(
+        "--check-config", action="store_true", help="validate the config and exit 0 or 78"
+    )
+    ap.add_argument("--bind", metavar="ADDR", help="address to listen on (overrides 'bind')")
+    ap.add_argument("--port", type=int, metavar="N", help="TCP port (overrides 'port')")
+    ap.add_argument("--max-clients", type=int, metavar="N", help="overrides 'max_clients'")
+    ap.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
+    ap.add_argument("--log-file", metavar="FILE", help="log to FILE instead of stderr")
+    ap.add_argument("--workers", metavar="N", help="worker processes, or 'auto'")
+    ap.add_argument("--version", action="version", version=f"chatd {__version__}")
+    return ap
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    workers: Any = args.workers
+    if workers is not None and workers != "auto":
+        workers = int(workers) if workers.isdigit() else workers
+    return {
+        "bind": args.bind,
+        "port": args.port,
+        "max_clients": args.max_clients,
+        "log_level": args.log_level,
+        "log_file": args.log_file,
+        "workers": workers,
+    }
+
+
+def load_config(args: argparse.Namespace) -> cfg.Config:
+    base = cfg.load(args.config) if args.config else cfg.Config()
+    return cfg.override(base, overrides(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args)
+    except cfg.ConfigError as exc:
+        print(f"chatd: config error: {exc}", file=sys.stderr)
+        return cfg.EX_CONFIG
+    if args.check_config:
+        print(f"chatd: {config.source}: config OK")
+        return 0
+    try:
+        logs.setup(config.log_level, config.log_file)
+    except OSError as exc:
+        print(f"chatd: config error: {config.source}: log_file: {exc}", file=sys.stderr)
+        return cfg.EX_CONFIG
+    return serve(config, overrides(args))
+
+
+def serve(config: cfg.Config, given: dict[str, Any]) -> int:
+    from .runner import Runner
+    from .server import open_listener
+
+    try:
+        listener = open_listener(config.bind, config.port)
+    except OSError as exc:
+        print(
+            f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EX_UNAVAILABLE
+    return Runner(config, [listener], given).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

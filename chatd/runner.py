@@ -1,0 +1,99 @@
+"""Runs one server process: listeners, the loop, and the signals of the contract.
+
+Signal handlers only wake the loop; the loop calls ``handle_<name>`` here, outside any
+handler, like gunicorn's arbiter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import socket
+
+from . import config as cfg
+from . import logs
+from .loop import Loop, raise_nofile_limit
+from .server import Server, open_listener
+
+log = logging.getLogger("chatd.runner")
+
+SIGNALS = ("TERM", "INT", "HUP", "USR1")
+
+
+class Runner:
+    def __init__(self, config: cfg.Config, listeners: list[socket.socket], overrides: dict) -> None:  # type: ignore[type-arg]
+        self.config = config
+        self.overrides = overrides
+        self.loop = Loop()
+        self.server = Server(config, self.loop, listeners)
+
+    def run(self) -> int:
+        for name in SIGNALS:
+            signum = getattr(signal, "SIG" + name)
+            self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
+        soft, hard = raise_nofile_limit()
+        log.info(
+            "chatd listening on %s (max %d clients, %d file descriptors)",
+            ", ".join(_address(s) for s in self.server.listeners),
+            self.config.max_clients,
+            soft,
+        )
+        try:
+            self.loop.run()
+        finally:
+            self.loop.close()
+        log.info("chatd stopped")
+        return self.server.exit_status
+
+    def handle_term(self) -> None:
+        log.info("SIGTERM: shutting down")
+        self.server.shutdown()
+
+    def handle_int(self) -> None:
+        log.info("SIGINT: shutting down")
+        self.server.shutdown()
+
+    def handle_hup(self) -> None:
+        logs.reopen()
+        self.reload()
+
+    def handle_usr1(self) -> None:
+        logs.reopen()
+        log.info("SIGUSR1: log file reopened")
+
+    def reload(self) -> None:
+        """Re-reads the config file; a bad one is logged and the running one stays."""
+        if self.config.source == "(defaults)":
+            log.info("SIGHUP: no config file to re-read; log file reopened")
+            return
+        try:
+            new = cfg.override(cfg.load(self.config.source), self.overrides)
+        except cfg.ConfigError as exc:
+            log.error("SIGHUP: config not reloaded, keeping the running one: %s", exc)
+            return
+        new = self._rebind(new)
+        if new.log_file != self.config.log_file:
+            logs.setup(new.log_level, new.log_file)
+        logs.set_level(new.log_level)
+        self.server.reconfigure(new)
+        self.config = new
+        log.info("SIGHUP: config reloaded from %s", new.source)
+
+    def _rebind(self, new: cfg.Config) -> cfg.Config:
+        """Listens on a changed address; if that fails, the old one stays."""
+        old = self.config
+        if (new.bind, new.port) == (old.bind, old.port):
+            return new
+        try:
+            listener = open_listener(new.bind, new.port)
+        except OSError as exc:
+            log.error("SIGHUP: cannot listen on %s port %d: %s", new.bind, new.port, exc.strerror)
+            return dataclasses.replace(new, bind=old.bind, port=old.port)
+        self.server.replace_listeners([listener])
+        return new
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,395 @@
+"""One server process: accepts clients, enforces limits, and wires the loop to the chat.
+
+The loop only moves bytes: lines go to the chat state, which hands the bytes to send back
+to the connections.  Clients that must leave are queued and dealt with after the current
+event (never in the middle of a broadcast), then every client with pending output is
+flushed, once per loop tick.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import selectors
+import socket
+from collections.abc import Callable
+
+from . import __version__
+from . import protocol as p
+from .chat import Chat, ChatSettings, Member
+from .config import Config
+from .connection import CLOSED, IDLE, SHUTDOWN, Connection
+from .loop import Loop
+
+log = logging.getLogger("chatd.server")
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+ACCEPT_BATCH = 128  # accepts per readiness event, so a connection storm cannot starve chat
+ACCEPT_PAUSE = 0.5  # seconds without accepting after EMFILE/ENFILE
+LINGER = 5.0  # seconds a leaving client has to take its last lines
+FLOOD_NOTICE = p.error("you are sending too fast; your lines are delayed, not lost")
+FD_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def chat_settings(config: Config) -> ChatSettings:
+    return ChatSettings(
+        server_name=config.server_name,
+        motd=config.motd,
+        default_room=config.default_room,
+        log_messages=config.log_messages,
+        version=__version__,
+    )
+
+
+def open_listener(bind: str, port: int) -> socket.socket:
+    """A non-blocking listening TCP socket; '::' listens on IPv4 too."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((bind, port))
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def tune_client_socket(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Keepalive finds half-open peers (a host that vanished) in about two minutes.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
+
+
+class Server:
+    def __init__(self, config: Config, loop: Loop, listeners: list[socket.socket] = ()) -> None:
+        self.loop = loop
+        self.chat = Chat(chat_settings(config))
+        self.config = config
+        self.max_send_buffer = config.max_send_buffer
+        self.listeners: list[socket.socket] = []
+        self.clients: dict[int, Connection] = {}  # by fd
+        self.per_ip: dict[str, int] = {}
+        self.pending: list[Connection] = []  # clients with output to flush this tick
+        self.leaving: list[Connection] = []  # clients to disconnect after this event
+        self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
+        self.shutting_down = False
+        self.exit_status = 0
+        loop.on_tick(self.end_of_tick)
+        self.replace_listeners(list(listeners))
+
+    # Configuration.
+
+    def reconfigure(self, config: Config) -> None:
+        """Applies a new config to running clients; the listeners are the caller's."""
+        self.chat.reconfigure(chat_settings(config))
+        self.config = config
+        self.max_send_buffer = config.max_send_buffer
+        for conn in self.clients.values():
+            conn.parser.max_line = config.max_line_bytes
+            if conn.member is not None and conn.inbox is None:
+                self._arm_idle(conn)
+
+    def replace_listeners(self, listeners: list[socket.socket]) -> None:
+        for old in self.listeners:
+            self.loop.unregister(old)
+            old.close()
+        self.listeners = list(listeners)
+        for listener in self.listeners:
+            self.loop.register(listener, READ, self._make_acceptor(listener))
+
+    # Accepting.
+
+    def _make_acceptor(self, listener: socket.socket) -> Callable[[int], None]:
+        def on_ready(mask: int) -> None:
+            self._accept(listener)
+
+        return on_ready
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in FD_ERRORS:
+                    self._pause_accepting(listener, exc)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                raise
+            ip = addr[0] if isinstance(addr, tuple) else "local"
+            self.adopt(sock, ip)
+
+    def _pause_accepting(self, listener: socket.socket, exc: OSError) -> None:
+        """Out of descriptors: stop polling the listener for a while instead of spinning."""
+        log.warning(
+            "cannot accept: %s (%d clients); pausing accepts for %.1fs",
+            exc.strerror,
+            len(self.clients),
+            ACCEPT_PAUSE,
+        )
+        self.loop.unregister(listener)
+
+        def resume() -> None:
+            if listener in self.listeners and not self.shutting_down:
+                self.loop.register(listener, READ, self._make_acceptor(listener))
+
+        self.loop.call_later(ACCEPT_PAUSE, resume)
+
+    def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
+        """Takes a connected socket as a new client, or turns it away over a limit."""
+        refusal = self._refusal(ip)
+        if refusal is not None:
+            log.info("refused a client from %s: %s", ip, refusal)
+            _refuse(sock, p.error(refusal))
+            return None
+        tune_client_socket(sock)
+        conn = Connection(self, sock, ip, self.loop.clock())
+        self.clients[conn.fd] = conn
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        conn.events = READ
+        conn.handler = self._make_handler(conn)
+        self.loop.register(sock, READ, conn.handler)
+        conn.member = Member(conn, ip)
+        self.chat.connect(conn.member)
+        self._arm_idle(conn)
+        return conn
+
+    def _refusal(self, ip: str) -> str | None:
+        cfg = self.config
+        if self.shutting_down:
+            return "server shutting down"
+        if len(self.clients) >= cfg.max_clients:
+            return f"server is full (max {cfg.max_clients} clients)"
+        if cfg.max_clients_per_ip and self.per_ip.get(ip, 0) >= cfg.max_clients_per_ip:
+            return "too many connections from your address"
+        return None
+
+    # Client events.
+
+    def _make_handler(self, conn: Connection) -> Callable[[int], None]:
+        def on_ready(mask: int) -> None:
+            if mask & WRITE:
+                self._writable(conn)
+            if mask & READ and conn.reading and conn.reason is None:
+                self._readable(conn)
+            if self.leaving:
+                self.process_leaving()
+
+        return on_ready
+
+    def _readable(self, conn: Connection) -> None:
+        data = conn.recv()
+        if data is None:
+            return
+        if not data:
+            conn.close(CLOSED)
+            return
+        conn.last_active = self.loop.clock()
+        lines = conn.parser.feed(data)
+        if lines:
+            self._deliver(conn, lines)
+
+    def _deliver(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
+        """Hands lines to the chat in order, holding back what flood control delays."""
+        chat = self.chat
+        member = conn.member
+        assert member is not None
+        rate = self.config.flood_rate
+        for index, line in enumerate(lines):
+            if conn.reason is not None:
+                return
+            if line is p.LINE_TOO_LONG:
+                conn.send(p.too_long(conn.parser.max_line))
+            elif rate and not conn.take_token(self.loop.clock(), rate, self.config.flood_burst):
+                self._hold_back(conn, lines[index:])
+                return
+            else:
+                chat.line(member, line)  # type: ignore[arg-type]
+
+    def _hold_back(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
+        """Flood control: stop reading this client and replay its lines at flood_rate.
+
+        Not reading lets TCP push back on the flooder alone; what was read already is
+        bounded by one recv.
+        """
+        conn.inbox = lines
+        conn.reading = False
+        self._update_events(conn)
+        if conn.flood_notice_due:
+            conn.flood_notice_due = False
+            conn.send(FLOOD_NOTICE)
+        self._cancel_timer(conn)
+        delay = conn.token_delay(self.config.flood_rate)
+        conn.timer = self.loop.call_later(delay, lambda: self._release(conn))
+
+    def _release(self, conn: Connection) -> None:
+        conn.timer = None
+        lines = conn.inbox
+        if conn.reason is not None or lines is None:
+            return
+        conn.inbox = None
+        self._deliver(conn, lines)
+        if conn.inbox is None and conn.reason is None:
+            conn.reading = True
+            self._update_events(conn)
+            self._arm_idle(conn)
+        if self.leaving:
+            self.process_leaving()
+
+    def _writable(self, conn: Connection) -> None:
+        if conn.flush():
+            if conn in self.lingering:
+                self._close_now(conn)
+            else:
+                self._update_events(conn)
+
+    def _update_events(self, conn: Connection) -> None:
+        want = (READ if conn.reading and conn.reason is None else 0) | (WRITE if conn.out else 0)
+        if want == conn.events:
+            return
+        assert conn.handler is not None
+        if conn.events == 0:
+            self.loop.register(conn.sock, want, conn.handler)
+        elif want == 0:
+            self.loop.unregister(conn.sock)
+        else:
+            self.loop.modify(conn.sock, want, conn.handler)
+        conn.events = want
+
+    # Timers.
+
+    def _arm_idle(self, conn: Connection) -> None:
+        timeout = self.config.idle_timeout
+        if timeout and conn.timer is None:
+            conn.timer = self.loop.call_at(conn.last_active + timeout, lambda: self._idle(conn))
+
+    def _idle(self, conn: Connection) -> None:
+        """Rearms itself lazily, so an active client costs nothing per line."""
+        conn.timer = None
+        timeout = self.config.idle_timeout
+        if conn.reason is not None or not timeout or conn.inbox is not None:
+            return
+        if self.loop.clock() - conn.last_active >= timeout:
+            conn.send(p.error("idle timeout"))
+            conn.close(IDLE)
+            self.process_leaving()
+        else:
+            self._arm_idle(conn)
+
+    @staticmethod
+    def _cancel_timer(conn: Connection) -> None:
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+
+    # Leaving, after the event that caused it.
+
+    def process_leaving(self) -> None:
+        """Disconnects the clients that asked to leave; their rooms may make more leave."""
+        while self.leaving:
+            batch, self.leaving = self.leaving, []
+            for conn in batch:
+                self._cancel_timer(conn)
+                conn.inbox = None
+                if conn.member is not None:
+                    self.chat.disconnect(conn.member, conn.reason or CLOSED)
+                    conn.member = None
+                if conn.out:
+                    self._linger(conn)
+                else:
+                    self._close_now(conn)
+
+    def _linger(self, conn: Connection) -> None:
+        """Keeps a leaving client until its last lines (Bye, an error) are written."""
+        self.lingering.add(conn)
+        conn.reading = False
+        self._update_events(conn)
+        conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
+
+    def _close_now(self, conn: Connection) -> None:
+        if self.clients.pop(conn.fd, None) is None:
+            return
+        self.lingering.discard(conn)
+        self._cancel_timer(conn)
+        if conn.events:
+            self.loop.unregister(conn.sock)
+            conn.events = 0
+        count = self.per_ip.get(conn.ip, 1) - 1
+        if count:
+            self.per_ip[conn.ip] = count
+        else:
+            self.per_ip.pop(conn.ip, None)
+        conn.out.clear()
+        conn.sock.close()
+        if self.shutting_down and not self.clients:
+            self.loop.stop()
+
+    # End of tick: flush every pending client once.
+
+    def end_of_tick(self) -> None:
+        if self.leaving:
+            self.process_leaving()
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        for conn in pending:
+            if conn.sock.fileno() < 0:
+                continue
+            if conn.flush():
+                if conn in self.lingering:
+                    self._close_now(conn)
+                elif conn.events & WRITE:
+                    self._update_events(conn)
+            elif not conn.events & WRITE:
+                self._update_events(conn)
+        if self.leaving:  # a send failed: tell the room next tick
+            self.process_leaving()
+
+    # Shutdown.
+
+    def shutdown(self, grace: float = 3.0) -> None:
+        """The contract's graceful stop: tell everyone, flush (bounded), then stop."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        log.info("shutting down: %d clients", len(self.clients))
+        self.replace_listeners([])
+        self.chat.shutdown()
+        for conn in list(self.clients.values()):
+            conn.reason = conn.reason or SHUTDOWN
+            conn.member = None
+            self._cancel_timer(conn)
+            if conn.out:
+                self._linger(conn)
+            else:
+                self._close_now(conn)
+        self.loop.call_later(grace, self._force_close)
+        if not self.clients:
+            self.loop.stop()
+
+    def _force_close(self) -> None:
+        for conn in list(self.clients.values()):
+            self._close_now(conn)
+        self.loop.stop()
+
+
+def _refuse(sock: socket.socket, line: bytes) -> None:
+    try:
+        sock.setblocking(False)
+        sock.send(line)
+    except OSError:
+        pass
+    sock.close()
