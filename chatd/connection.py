@@ -83,7 +83,7 @@ class Connection:
         out = self.out
         out.append(data)
         self.out_size += len(data)
-        if self.out_size > self.server.max_send_buffer:
+        if self.out_size > self.server.max_send_buffer and not self._drain():
             self.abort(TOO_SLOW)
         elif len(out) == 1:
             self.server.pending.append(self)
@@ -93,6 +93,11 @@ class Connection:
         if self.reason is None:
             self.reason = reason
             self.server.leaving.append(self)
+
+    def _drain(self) -> bool:
+        """Over the cap mid-tick: write now, and count only what the peer left unread."""
+        self.flush()
+        return self.out_size <= self.server.max_send_buffer
 
     def abort(self, reason: str) -> None:
         """Leaves without writing what is pending: the peer is gone or too slow."""
@@ -121,7 +126,7 @@ class Connection:
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
-            sent = 0
+            return False
         except OSError as exc:
             self.abort(f"connection error: {exc.strerror or exc}")
             return True

@@ -1,0 +1,291 @@
+"""Nicks, rooms and commands, in memory: members are fakes that record their bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatd.chat import Chat, ChatSettings, Member
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.closed: str | None = None
+
+    def send(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+
+    def take(self) -> list[str]:
+        lines = [d.decode() for d in self.data]
+        self.data.clear()
+        for line in lines:
+            assert line.endswith("\r\n")
+        return [line[:-2] for line in lines]
+
+
+class Client:
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.sink = Sink()
+        self.member = Member(self.sink, "test")
+        chat.connect(self.member)
+
+    def say(self, text: str) -> None:
+        self.chat.line(self.member, text)
+
+    def take(self) -> list[str]:
+        return self.sink.take()
+
+    @property
+    def nick(self) -> str:
+        return self.member.nick
+
+
+@pytest.fixture
+def chat() -> Chat:
+    return Chat(ChatSettings(server_name="testhost", motd="line one\n\nline two", version="9"))
+
+
+def join(chat: Chat, n: int = 1) -> list[Client]:
+    clients = [Client(chat) for _ in range(n)]
+    for c in clients:
+        c.take()
+    return clients
+
+
+def test_greeting_names_server_motd_nick_and_room(chat):
+    a = Client(chat)
+    lines = a.take()
+    assert lines[0] == "*** Welcome to testhost (chatd 9)"
+    assert "*** line one" in lines and "*** line two" in lines
+    assert all(line.startswith("*** ") for line in lines)
+    assert [line for line in lines if line.startswith("*** You are")] == ["*** You are guest1"]
+    assert lines[-1] == "*** You joined #lobby (1 users: guest1)"
+
+
+def test_second_client_sees_the_room_and_the_room_sees_it(chat):
+    (a,) = join(chat)
+    b = Client(chat)
+    assert b.take()[-2:] == ["*** You are guest2", "*** You joined #lobby (2 users: guest1, guest2)"]
+    assert a.take() == ["*** guest2 joined #lobby"]
+
+
+def test_guest_numbers_count_up_and_are_never_reused(chat):
+    a, b = join(chat, 2)
+    chat.disconnect(b.member, "quit")
+    c = Client(chat)
+    assert c.nick == "guest3"
+    a.say("/nick guest4")
+    assert Client(chat).nick == "guest5"
+
+
+def test_chat_is_relayed_to_the_others_never_echoed(chat):
+    a, b, c = join(chat, 3)
+    a.say("hello there")
+    assert a.take() == []
+    assert b.take() == ["<guest1> hello there"]
+    assert c.take() == ["<guest1> hello there"]
+
+
+def test_broadcast_hands_every_recipient_the_same_bytes_object(chat):
+    a, b, c = join(chat, 3)
+    a.say("one encode")
+    assert b.sink.data[0] is c.sink.data[0]
+
+
+def test_double_slash_sends_a_literal_slash(chat):
+    a, b = join(chat, 2)
+    a.say("//nick is a command")
+    assert b.take() == ["<guest1> /nick is a command"]
+
+
+def test_nick_change_tells_client_and_room(chat):
+    a, b = join(chat, 2)
+    a.say("/nick alice")
+    assert a.take() == ["*** You are now alice"]
+    assert b.take() == ["*** guest1 is now known as alice"]
+    a.say("hi")
+    assert b.take() == ["<alice> hi"]
+
+
+@pytest.mark.parametrize("bad", ["1abc", "a" * 25, "al.ice", "-x"])
+def test_invalid_nick_is_an_error(chat, bad):
+    (a,) = join(chat)
+    a.say(f"/nick {bad}")
+    (line,) = a.take()
+    assert line.startswith(f"*** error: invalid nick {bad}")
+    assert a.nick == "guest1"
+
+
+def test_taken_nick_is_refused_regardless_of_case(chat):
+    a, b = join(chat, 2)
+    a.say("/nick Alice")
+    a.take(), b.take()
+    b.say("/nick aLiCe")
+    assert b.take() == ["*** error: nick aLiCe is taken"]
+    assert b.nick == "guest2"
+
+
+def test_own_nick_in_other_case_is_allowed(chat):
+    (a,) = join(chat)
+    a.say("/nick alice")
+    a.take()
+    a.say("/nick Alice")
+    assert a.take() == ["*** You are now Alice"]
+
+
+def test_old_nick_is_free_after_a_rename(chat):
+    a, b = join(chat, 2)
+    a.say("/nick alice")
+    a.say("/nick alicia")
+    b.say("/nick alice")
+    assert "*** You are now alice" in b.take()
+
+
+def test_join_moves_between_rooms_with_notices(chat):
+    a, b, c = join(chat, 3)
+    a.say("/join dev")
+    assert a.take() == ["*** You joined #dev (1 users: guest1)"]
+    assert b.take() == ["*** guest1 left #lobby (joined #dev)"]
+    b.say("/join #dev")
+    assert a.take() == ["*** guest2 joined #dev"]
+    assert b.take() == ["*** You joined #dev (2 users: guest1, guest2)"]
+    a.say("dev talk")
+    assert b.take() == ["<guest1> dev talk"]
+    assert c.take() == [
+        "*** guest1 left #lobby (joined #dev)",
+        "*** guest2 left #lobby (joined #dev)",
+    ]
+
+
+def test_join_errors(chat):
+    (a,) = join(chat)
+    a.say("/join")
+    a.say("/join #no way")
+    a.say("/join lobby")
+    assert a.take() == [
+        "*** error: usage: /join ROOM",
+        "*** error: invalid room #no way (1-32 letters, digits, _ or -, starting with a "
+        "letter, after an optional #)",
+        "*** error: you are already in #lobby",
+    ]
+
+
+def test_rooms_exist_while_they_have_members(chat):
+    a, b = join(chat, 2)
+    a.say("/join dev")
+    a.take(), b.take()
+    b.say("/rooms")
+    assert b.take() == ["*** #dev (1 users)", "*** #lobby (1 users)"]
+    a.say("/join lobby")
+    b.take()
+    b.say("/rooms")
+    assert b.take() == ["*** #lobby (2 users)"]
+
+
+def test_who_lists_the_room_in_join_order(chat):
+    a, b = join(chat, 2)
+    b.say("/nick bob")
+    a.take()
+    a.say("/who")
+    assert a.take() == ["*** 2 users in #lobby: guest1, bob"]
+
+
+def test_private_message_and_confirmation(chat):
+    a, b, c = join(chat, 3)
+    b.say("/nick bob")
+    a.take(), b.take(), c.take()
+    a.say("/msg BOB psst, secret")
+    assert b.take() == ["*guest1* psst, secret"]
+    assert a.take() == ["-> *bob* psst, secret"]
+    assert c.take() == []
+
+
+def test_private_message_errors(chat):
+    (a,) = join(chat)
+    a.say("/msg nobody hi")
+    a.say("/msg")
+    a.say("/msg guest1")
+    assert a.take() == [
+        "*** error: no such nick nobody",
+        "*** error: usage: /msg NICK TEXT",
+        "*** error: usage: /msg NICK TEXT",
+    ]
+
+
+def test_me_is_an_action_to_the_room(chat):
+    a, b = join(chat, 2)
+    a.say("/me waves")
+    assert b.take() == ["* guest1 waves"]
+    assert a.take() == []
+
+
+def test_quit_says_bye_closes_and_the_room_sees_the_reason(chat):
+    a, b = join(chat, 2)
+    a.say("/quit gotta go")
+    assert a.take() == ["*** Bye"]
+    assert a.sink.closed == "gotta go"
+    chat.disconnect(a.member, a.sink.closed)
+    assert b.take() == ["*** guest1 left #lobby (gotta go)"]
+
+
+def test_quit_without_reason(chat):
+    (a,) = join(chat)
+    a.say("/quit")
+    assert a.sink.closed == "quit"
+
+
+def test_unknown_command(chat):
+    (a,) = join(chat)
+    a.say("/dance wildly")
+    assert a.take() == ["*** error: unknown command /dance (try /help)"]
+
+
+def test_command_names_are_case_insensitive(chat):
+    a, b = join(chat, 2)
+    a.say("/NICK alice")
+    a.say("/Me shouts")
+    assert b.take() == ["*** guest1 is now known as alice", "* alice shouts"]
+
+
+def test_help_lists_every_command(chat):
+    (a,) = join(chat)
+    a.say("/help")
+    lines = a.take()
+    assert all(line.startswith("*** ") for line in lines)
+    text = "\n".join(lines)
+    for command in ["/nick", "/join", "/rooms", "/who", "/msg", "/me", "/quit", "/help"]:
+        assert command in text
+
+
+def test_disconnect_tells_the_room_and_frees_the_nick(chat):
+    a, b = join(chat, 2)
+    a.say("/nick alice")
+    b.take()
+    chat.disconnect(a.member, "connection closed")
+    assert b.take() == ["*** alice left #lobby (connection closed)"]
+    b.say("/nick alice")
+    assert b.take() == ["*** You are now alice"]
+    chat.disconnect(a.member, "twice")  # a second disconnect is harmless
+    assert b.take() == []
+
+
+def test_empty_room_disappears_on_disconnect(chat):
+    (a,) = join(chat)
+    chat.disconnect(a.member, "bye")
+    assert chat.rooms == {}
+
+
+def test_custom_default_room():
+    chat = Chat(ChatSettings(default_room="#Main"))
+    a = Client(chat)
+    assert a.take()[-1] == "*** You joined #Main (1 users: guest1)"
+
+
+def test_shutdown_tells_everyone(chat):
+    a, b = join(chat, 2)
+    chat.shutdown()
+    assert a.take() == b.take() == ["*** server shutting down"]
