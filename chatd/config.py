@@ -153,7 +153,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "flood_burst": _int(1),
     "idle_timeout": _number,
     "default_room": _room,
-    "server_name": _nonempty,
+    "server_name": lambda v: socket.gethostname() if v is None else _nonempty(v),
     "motd": lambda v: "" if v is None else _text(v),
     "workers": _workers,
     "log_level": _log_level,

@@ -114,11 +114,13 @@ class Loop:
     def stop(self) -> None:
         self.stopped = True
 
-    def close(self) -> None:
+    def close(self, restore_signals: bool = True) -> None:
+        """Closes the selector; restore_signals=False leaves our signals ignored."""
         if self._wakeup is not None:
             signal.set_wakeup_fd(-1)
-            for signum, previous in self._previous.items():
-                signal.signal(signum, previous)  # type: ignore[arg-type]
+            if restore_signals:
+                for signum, previous in self._previous.items():
+                    signal.signal(signum, previous)  # type: ignore[arg-type]
             for end in self._wakeup:
                 end.close()
             self._wakeup = None

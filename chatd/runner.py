@@ -42,7 +42,8 @@ class Runner:
         try:
             self.loop.run()
         finally:
-            self.loop.close()
+            # Stopping already: a second TERM or INT must not turn a clean exit into a kill.
+            self.loop.close(restore_signals=False)
         log.info("chatd stopped")
         return self.server.exit_status
 

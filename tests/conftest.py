@@ -64,9 +64,7 @@ class Peer:
             return False
         except ConnectionResetError:
             return True
-        if data:
-            return False
-        return True
+        return not data
 
     def close(self) -> None:
         self.sock.close()

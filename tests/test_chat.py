@@ -69,7 +69,10 @@ def test_greeting_names_server_motd_nick_and_room(chat):
 def test_second_client_sees_the_room_and_the_room_sees_it(chat):
     (a,) = join(chat)
     b = Client(chat)
-    assert b.take()[-2:] == ["*** You are guest2", "*** You joined #lobby (2 users: guest1, guest2)"]
+    assert b.take()[-2:] == [
+        "*** You are guest2",
+        "*** You joined #lobby (2 users: guest1, guest2)",
+    ]
     assert a.take() == ["*** guest2 joined #lobby"]
 
 

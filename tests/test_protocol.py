@@ -81,7 +81,9 @@ def test_crlf_split_at_the_limit_is_not_too_long():
 
 def test_telnet_negotiation_is_removed():
     # IAC DO ECHO, IAC WILL SGA, IAC SB NAWS 0 80 0 24 IAC SE, IAC NOP, IAC IAC
-    data = b"\xff\xfd\x01hi\xff\xfb\x03 th\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0ere\xff\xf1!\xff\xff\r\n"
+    data = (
+        b"\xff\xfd\x01hi\xff\xfb\x03 th\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0ere\xff\xf1!\xff\xff\r\n"
+    )
     assert LineParser(100).feed(data) == ["hi there!"]
 
 

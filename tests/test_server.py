@@ -18,7 +18,6 @@ def conn_of(h, peer_index: int):
     return list(h.server.clients.values())[peer_index]
 
 
-
 def test_greeting_arrives_over_the_socket_in_crlf_lines(harness):
     h = harness()
     a = h.connect(read_greeting=False)
@@ -84,7 +83,7 @@ def test_endless_line_keeps_server_memory_bounded(harness):
 
 def test_one_encode_shared_by_every_recipient_queue(harness):
     h = harness()
-    a, b, c = h.connect(), h.connect(), h.connect()
+    a, b, _c = h.connect(), h.connect(), h.connect()
     a.lines(), b.lines()
     conn_b, conn_c = conn_of(h, 1), conn_of(h, 2)
     stuff_socket(conn_b.sock), stuff_socket(conn_c.sock)
@@ -333,7 +332,7 @@ def test_shutdown_tells_everyone_flushes_and_stops(harness):
 
 def test_shutdown_flush_is_bounded_for_a_client_that_never_reads(harness):
     h = harness()
-    a, stuck = h.connect(), h.connect()
+    a, _stuck = h.connect(), h.connect()
     stuff_socket(conn_of(h, 1).sock)
     h.server.shutdown()
     h.step()
@@ -371,7 +370,9 @@ class FakeListener:
 def test_accept_takes_every_pending_connection(harness):
     h = harness()
     pairs = [socket.socketpair() for _ in range(3)]
-    listener = FakeListener([(theirs, (f"10.9.0.{i}", 4000)) for i, (_, theirs) in enumerate(pairs)])
+    listener = FakeListener(
+        [(theirs, (f"10.9.0.{i}", 4000)) for i, (_, theirs) in enumerate(pairs)]
+    )
     h.server.replace_listeners([listener])
     h.step()
     assert len(h.server.clients) == 3

@@ -1,0 +1,151 @@
+"""The real chatd process on 127.0.0.1, a free port, raw sockets and chatd-client."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+
+import pytest
+from e2e import BIN, Chatd, chatd_command
+
+pytestmark = pytest.mark.e2e
+
+
+def test_chat_between_raw_tcp_clients_and_graceful_sigterm():
+    with Chatd() as server:
+        a, b = server.connect(), server.connect()
+        assert a.greeted() == "guest1"
+        assert b.greeted() == "guest2"
+        assert a.line() == "*** guest2 joined #lobby"
+        a.send("/nick alice", "hello everyone")
+        assert a.line() == "*** You are now alice"
+        assert b.line() == "*** guest1 is now known as alice"
+        assert b.line() == "<alice> hello everyone"
+        b.send("/msg alice psst")
+        assert a.line() == "*guest2* psst"
+        assert b.line() == "-> *alice* psst"
+        server.signal(signal.SIGTERM)
+        assert a.line() == "*** server shutting down"
+        assert b.line() == "*** server shutting down"
+        assert a.eof() and b.eof()
+        assert server.stop() == 0
+        assert b"shutting down" in server.log
+
+
+def test_sigint_is_graceful_too():
+    with Chatd() as server:
+        a = server.connect()
+        a.greeted()
+        server.signal(signal.SIGINT)
+        assert a.line() == "*** server shutting down"
+        assert server.stop() == 0
+
+
+def test_chatd_client_in_a_pipe():
+    with Chatd() as server:
+        watcher = server.connect()
+        watcher.greeted()
+        result = subprocess.run(
+            [str(BIN / "chatd-client"), "127.0.0.1", str(server.port)],
+            input=b"/nick bot\nhello\n/quit done\n",
+            capture_output=True,
+            timeout=20,
+        )
+        assert result.returncode == 0, result.stderr
+        out = result.stdout.decode().splitlines()
+        assert "*** You are now bot" in out
+        assert out[-1] == "*** Bye"
+        assert "\r" not in result.stdout.decode()
+        assert watcher.until("*** bot left") == [
+            "*** guest2 joined #lobby",
+            "*** guest2 is now known as bot",
+            "<bot> hello",
+            "*** bot left #lobby (done)",
+        ]
+        server.stop()
+
+
+def test_chatd_client_at_end_of_input_without_quit_delivers_everything():
+    with Chatd() as server:
+        watcher = server.connect()
+        watcher.greeted()
+        lines = "".join(f"paste {i}\n" for i in range(15)).encode()
+        result = subprocess.run(
+            [str(BIN / "chatd-client"), "127.0.0.1", str(server.port)],
+            input=lines,
+            capture_output=True,
+            timeout=20,
+        )
+        assert result.returncode == 0
+        got = watcher.until("*** guest2 left", timeout=10)
+        assert [g for g in got if g.startswith("<")] == [f"<guest2> paste {i}" for i in range(15)]
+        server.stop()
+
+
+def test_chatd_client_reports_a_refused_connection():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = subprocess.run(
+        [str(BIN / "chatd-client"), "127.0.0.1", str(port)], capture_output=True, timeout=20
+    )
+    assert result.returncode == 1
+    assert b"cannot connect to 127.0.0.1 port" in result.stderr
+
+
+def test_bad_config_exits_78_naming_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("port: 5000\nmax_clients: many\n")
+    result = subprocess.run(chatd_command("--config", str(path)), capture_output=True, timeout=20)
+    assert result.returncode == 78
+    assert f"{path}: max_clients: must be a whole number".encode() in result.stderr
+
+
+def test_port_in_use_exits_69_with_a_message():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = subprocess.run(chatd_command("--port", str(port)), capture_output=True, timeout=20)
+    assert result.returncode == 69
+    assert f"cannot listen on 127.0.0.1 port {port}".encode() in result.stderr
+
+
+def test_sighup_reloads_config_and_keeps_clients(tmp_path):
+    path = tmp_path / "chatd.yaml"
+    path.write_text("motd: first motd\nmax_clients: 5\n")
+    with Chatd("--config", str(path)) as server:
+        a = server.connect()
+        assert "*** first motd" in a.until("*** You joined")
+        path.write_text("motd: second motd\nmax_clients: 1\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log(b"config reloaded")
+        b = server.connect()
+        assert b.line() == "*** error: server is full (max 1 clients)"
+        assert b.eof()
+        path.write_text("max_clients: -3\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log(b"config not reloaded")
+        a.send("/quit")
+        a.until("*** Bye")
+        c = server.connect()
+        assert "*** second motd" in c.until("*** You joined")
+        assert server.stop() == 0
+
+
+def test_sigusr1_reopens_a_rotated_log_file(tmp_path):
+    log = tmp_path / "chatd.log"
+    with Chatd(log_file=log) as server:
+        log.rename(tmp_path / "chatd.log.1")
+        server.signal(signal.SIGUSR1)
+        server.wait_log(b"log file reopened")  # written to the new file
+        a = server.connect()
+        a.greeted()
+        a.send("/quit")
+        a.until("*** Bye")
+        assert server.stop() == 0
+    rotated = (tmp_path / "chatd.log.1").read_text()
+    assert "listening on" in rotated
+    assert "guest1 connected" not in rotated
+    assert "guest1 connected" in log.read_text()
