@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__, logs
 from . import config as cfg
@@ -13,8 +13,14 @@ EX_USAGE = 64
 EX_UNAVAILABLE = 69
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="chatd",
         description="A chat-room daemon for raw TCP clients (nc, telnet) and chatd-client.",
         epilog="Exit status: 0 after a clean stop, 78 for a bad config, 69 if it cannot listen.",

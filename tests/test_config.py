@@ -136,3 +136,10 @@ def test_version_and_help(capsys):
     out = capsys.readouterr().out
     for flag in ["--config", "--check-config", "--bind", "--port", "--max-clients", "--log-level"]:
         assert flag in out
+
+
+def test_bad_usage_exits_64(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--port", "many"])
+    assert info.value.code == 64
+    assert "invalid int value" in capsys.readouterr().err
