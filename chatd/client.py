@@ -169,14 +169,17 @@ async def interactive(sock: socket.socket) -> int:
     with patch_stdout(raw=True):
         task = asyncio.create_task(receive())
         while not closed.is_set():
+            quitting = False
             try:
                 text = await session.prompt_async()
             except (EOFError, KeyboardInterrupt):
-                text = "/quit"
+                text, quitting = "/quit", True
             if text is None or closed.is_set():
                 break
             writer.write(text.encode("utf-8") + b"\n")
             await writer.drain()
+            if quitting:
+                break
         try:
             await asyncio.wait_for(task, timeout=5)
         except TimeoutError:

@@ -149,3 +149,70 @@ def test_sigusr1_reopens_a_rotated_log_file(tmp_path):
     assert "listening on" in rotated
     assert "guest1 connected" not in rotated
     assert "guest1 connected" in log.read_text()
+
+
+def test_chatd_client_in_a_terminal_keeps_the_line_being_typed():
+    import os
+    import pty
+
+    with Chatd() as server:
+        watcher = server.connect()
+        watcher.greeted()
+        master, slave = pty.openpty()
+        client = subprocess.Popen(
+            [str(BIN / "chatd-client"), "127.0.0.1", str(server.port)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"},
+        )
+        os.close(slave)
+        screen = Screen(master)
+        try:
+            screen.wait(b"You joined")
+            assert watcher.line() == "*** guest2 joined #lobby"
+            os.write(master, b"half a li")
+            screen.wait(b"half a li")
+            watcher.send("arriving while you type")
+            screen.wait(b"arriving while you type")
+            os.write(master, b"ne typed\r")
+            assert watcher.line() == "<guest2> half a line typed"
+            # Ctrl-D once the next prompt is up: between prompts the terminal is in cooked
+            # mode, where the line discipline would swallow it (no person types that fast).
+            screen.wait(PROMPT_READY, after=b"half a line typed")
+            os.write(master, b"\x04")
+            assert watcher.line() == "*** guest2 left #lobby (quit)"
+            assert client.wait(10) == 0
+        finally:
+            client.kill()
+            client.wait()
+            os.close(master)
+        server.stop()
+
+
+PROMPT_READY = b"\x1b[?2004h"  # prompt_toolkit turns bracketed paste on when a prompt starts
+
+
+class Screen:
+    """Reads what a program writes to its terminal, with a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+
+    def wait(self, text: bytes, timeout: float = 10, after: bytes = b"") -> None:
+        import os
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self._shown(text, after):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.fd], [], [], max(0, left))
+            if not ready:
+                raise AssertionError(f"{text!r} never shown; screen: {self.seen[-500:]!r}")
+            self.seen += os.read(self.fd, 65536)
+
+    def _shown(self, text: bytes, after: bytes) -> bool:
+        start = self.seen.find(after)
+        return start >= 0 and text in self.seen[start + len(after) :]
