@@ -24,7 +24,13 @@ def chatd_command(*args: str) -> list[str]:
 class Chatd:
     """chatd in the foreground, its stderr captured; the port is read from its log."""
 
-    def __init__(self, *args: str, log_file: Path | None = None, timeout: float = 10) -> None:
+    def __init__(
+        self,
+        *args: str,
+        log_file: Path | None = None,
+        timeout: float = 10,
+        preexec_fn: object = None,
+    ) -> None:
         self.log_file = log_file
         if log_file is not None:
             args = (*args, "--log-file", str(log_file))
@@ -33,6 +39,7 @@ class Chatd:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn,  # type: ignore[arg-type]
         )
         self.log = b""
         match = self.wait_log(LISTENING, timeout)

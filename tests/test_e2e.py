@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import resource
+import select
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 from e2e import BIN, Chatd, chatd_command
@@ -152,9 +157,6 @@ def test_sigusr1_reopens_a_rotated_log_file(tmp_path):
 
 
 def test_chatd_client_in_a_terminal_keeps_the_line_being_typed():
-    import os
-    import pty
-
     with Chatd() as server:
         watcher = server.connect()
         watcher.greeted()
@@ -201,10 +203,6 @@ class Screen:
         self.seen = b""
 
     def wait(self, text: bytes, timeout: float = 10, after: bytes = b"") -> None:
-        import os
-        import select
-        import time
-
         deadline = time.monotonic() + timeout
         while not self._shown(text, after):
             left = deadline - time.monotonic()
@@ -216,3 +214,32 @@ class Screen:
     def _shown(self, text: bytes, after: bytes) -> bool:
         start = self.seen.find(after)
         return start >= 0 and text in self.seen[start + len(after) :]
+
+
+def test_out_of_file_descriptors_neither_spins_nor_stops_the_server():
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    with Chatd(preexec_fn=low_fd_limit) as server:
+        peers = []
+        for _ in range(30):  # more than the server has descriptors for
+            peers.append(server.connect())
+        server.wait_log(b"cannot accept: Too many open files")
+        cpu_before = _cpu_seconds(server.proc.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(server.proc.pid) - cpu_before < 0.5  # paused, not spinning
+        first = peers[0]
+        assert first.greeted() == "guest1"
+        for peer in peers:
+            peer.close()
+        late = server.connect()
+        assert late.greeted().startswith("guest")
+        late.send("/quit")
+        late.until("*** Bye")
+        assert server.stop() == 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -427,3 +427,41 @@ def test_timers_run_in_order_and_cancelled_ones_do_not(harness):
     assert ran == [1]
     h.tick(5)
     assert ran == [1, 2]
+
+
+def test_tcp_clients_get_nodelay_and_keepalive_for_half_open_peers():
+    from chatd.server import tune_client_socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        tune_client_socket(sock)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+        assert not sock.getblocking()
+
+
+def test_logs_connects_nicks_refusals_and_disconnects_but_not_chat(harness, caplog):
+    caplog.set_level("INFO", logger="chatd")
+    h = harness(max_clients=2)
+    a, _b = h.connect("10.1.2.3"), h.connect()
+    a.send("/nick alice", "secret words", "/msg guest2 private words")
+    h.step()
+    h.connect(read_greeting=False)
+    a.send("/quit bye")
+    h.step(2)
+    text = caplog.text
+    assert "guest1 connected from 10.1.2.3" in text
+    assert "guest1 is now known as alice" in text
+    assert "refused a client from 10.0.0.1: server is full (max 2 clients)" in text
+    assert "alice disconnected (bye)" in text
+    assert "secret" not in text and "private" not in text
+
+
+def test_log_messages_logs_chat_text(harness, caplog):
+    caplog.set_level("INFO", logger="chatd")
+    h = harness(log_messages=True)
+    a, _b = h.connect(), h.connect()
+    a.send("visible words", "/msg guest2 private words")
+    h.step()
+    assert "#lobby <guest1> visible words" in caplog.text
+    assert "*guest1* -> *guest2* private words" in caplog.text
