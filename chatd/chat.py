@@ -1,26 +1,23 @@
 """Chat state: nicks, rooms and commands, and who gets which bytes.
 
-No sockets here.  A member is anything with ``send(bytes)`` and ``close(reason)``; the
-server's connections are members, and so are the tests' in-memory fakes.  Each line is
-encoded once and the same bytes object is handed to every recipient.
+No sockets here.  Each member owns an output queue, a plain list of bytes objects; the
+chat appends to the queues and records which members have new output in ``dirty``, and
+whoever owns the sockets writes the queues out.  A line is encoded once, and a broadcast
+appends that same bytes object to every recipient's queue in one pass at C speed (the
+per-delivery cost is what bounds a chat server's fan-out).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from itertools import repeat
 
 from . import protocol as p
 
 log = logging.getLogger("chatd.chat")
-
-
-class Sink(Protocol):
-    def send(self, data: bytes) -> None: ...
-
-    def close(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -35,16 +32,15 @@ class ChatSettings:
 class Member:
     """One user as the chat sees it."""
 
-    __slots__ = ("sink", "nick", "room", "label")
+    __slots__ = ("nick", "room", "label", "out", "quit", "owner")
 
-    def __init__(self, sink: Sink, label: str = "") -> None:
-        self.sink = sink
+    def __init__(self, label: str = "", owner: object = None) -> None:
         self.nick = ""
         self.room: Room | None = None
         self.label = label  # where the user connects from, for the logs
-
-    def send(self, data: bytes) -> None:
-        self.sink.send(data)
+        self.out: list[bytes] = []  # queued output, written by the socket's owner
+        self.quit: str | None = None  # set by /quit: the owner closes after this line
+        self.owner = owner  # the server's connection; opaque here
 
 
 class Room:
@@ -52,8 +48,12 @@ class Room:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        # A dict for O(1) leave in a big room; insertion order keeps /who in join order.
-        self.members: dict[Member, None] = {}
+        # Member -> its output queue. A dict: O(1) leave in a big room, join order kept
+        # for /who, and the queues at hand for the broadcast.
+        self.members: dict[Member, list[bytes]] = {}
+
+
+_consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
 
 
 HELP = (
@@ -83,6 +83,7 @@ class Chat:
         self.nicks: dict[str, Member] = {}  # by nick.lower()
         self.rooms: dict[str, Room] = {}  # by room name.lower()
         self._guests = 0
+        self.dirty: set[Member] = set()  # members with output queued since the last flush
         self._commands: dict[str, Callable[[Member, str], None]] = {
             "help": self.cmd_help,
             "nick": self.cmd_nick,
@@ -106,8 +107,8 @@ class Chat:
         member.nick = self._next_guest()
         self.nicks[member.nick.lower()] = member
         for line in self._welcome:
-            member.send(line)
-        member.send(p.notice(f"You are {member.nick}"))
+            self.send(member, line)
+        self.send(member, p.notice(f"You are {member.nick}"))
         self._enter(member, self.default_room)
         log.info("%s connected from %s", member.nick, member.label)
 
@@ -127,7 +128,7 @@ class Chat:
             command = self._commands.get(name)
             if command is None:
                 shown = name[:32] or "/"
-                member.send(p.error(f"unknown command /{shown} (try /help)"))
+                self.send(member, p.error(f"unknown command /{shown} (try /help)"))
             else:
                 command(member, arg)
             return
@@ -147,7 +148,11 @@ class Chat:
     def shutdown(self) -> None:
         line = p.notice("server shutting down")
         for member in self.nicks.values():
-            member.send(line)
+            self.send(member, line)
+
+    def send(self, member: Member, data: bytes) -> None:
+        member.out.append(data)
+        self.dirty.add(member)
 
     # What members do.
 
@@ -156,56 +161,58 @@ class Chat:
         assert room is not None
         if self.settings.log_messages:
             log.info("%s <%s> %s", room.name, member.nick, text)
-        self._broadcast(room.members, p.chat(member.nick, text), member)
+        self._broadcast(room, p.chat(member.nick, text), member)
 
     def cmd_help(self, member: Member, arg: str) -> None:
         for text in HELP:
-            member.send(p.notice(text))
+            self.send(member, p.notice(text))
 
     def cmd_nick(self, member: Member, arg: str) -> None:
         if not arg:
-            member.send(p.error("usage: /nick NAME"))
+            self.send(member, p.error("usage: /nick NAME"))
             return
         if not p.valid_nick(arg):
-            member.send(
+            self.send(
+                member,
                 p.error(
                     f"invalid nick {arg[:40]} (1-24 letters, digits, _ or -, "
                     "starting with a letter)"
-                )
+                ),
             )
             return
         holder = self.nicks.get(arg.lower())
         if holder is not None and holder is not member:
-            member.send(p.error(f"nick {arg} is taken"))
+            self.send(member, p.error(f"nick {arg} is taken"))
             return
         old = member.nick
         if old == arg:
-            member.send(p.notice(f"You are already {arg}"))
+            self.send(member, p.notice(f"You are already {arg}"))
             return
         del self.nicks[old.lower()]
         self.nicks[arg.lower()] = member
         member.nick = arg
-        member.send(p.notice(f"You are now {arg}"))
+        self.send(member, p.notice(f"You are now {arg}"))
         assert member.room is not None
-        self._broadcast(member.room.members, p.notice(f"{old} is now known as {arg}"), member)
+        self._broadcast(member.room, p.notice(f"{old} is now known as {arg}"), member)
         log.info("%s is now known as %s", old, arg)
 
     def cmd_join(self, member: Member, arg: str) -> None:
         if not arg:
-            member.send(p.error("usage: /join ROOM"))
+            self.send(member, p.error("usage: /join ROOM"))
             return
         name = p.normalise_room(arg)
         if name is None:
-            member.send(
+            self.send(
+                member,
                 p.error(
                     f"invalid room {arg[:40]} (1-32 letters, digits, _ or -, "
                     "starting with a letter, after an optional #)"
-                )
+                ),
             )
             return
         assert member.room is not None
         if name.lower() == member.room.name.lower():
-            member.send(p.error(f"you are already in {member.room.name}"))
+            self.send(member, p.error(f"you are already in {member.room.name}"))
             return
         self._leave(member, f"joined {name}")
         self._enter(member, name)
@@ -213,39 +220,39 @@ class Chat:
     def cmd_rooms(self, member: Member, arg: str) -> None:
         for key in sorted(self.rooms):
             room = self.rooms[key]
-            member.send(p.notice(f"{room.name} ({_users(len(room.members))})"))
+            self.send(member, p.notice(f"{room.name} ({_users(len(room.members))})"))
 
     def cmd_who(self, member: Member, arg: str) -> None:
         room = member.room
         assert room is not None
         names = ", ".join(m.nick for m in room.members)
-        member.send(p.notice(f"{_users(len(room.members))} in {room.name}: {names}"))
+        self.send(member, p.notice(f"{_users(len(room.members))} in {room.name}: {names}"))
 
     def cmd_msg(self, member: Member, arg: str) -> None:
         nick, _, text = arg.partition(" ")
         text = text.strip()
         if not nick or not text:
-            member.send(p.error("usage: /msg NICK TEXT"))
+            self.send(member, p.error("usage: /msg NICK TEXT"))
             return
         target = self.nicks.get(nick.lower())
         if target is None:
-            member.send(p.error(f"no such nick {nick[:40]}"))
+            self.send(member, p.error(f"no such nick {nick[:40]}"))
             return
         if self.settings.log_messages:
             log.info("*%s* -> *%s* %s", member.nick, target.nick, text)
-        target.send(p.private(member.nick, text))
-        member.send(p.private_echo(target.nick, text))
+        self.send(target, p.private(member.nick, text))
+        self.send(member, p.private_echo(target.nick, text))
 
     def cmd_me(self, member: Member, arg: str) -> None:
         if not arg:
-            member.send(p.error("usage: /me TEXT"))
+            self.send(member, p.error("usage: /me TEXT"))
             return
         assert member.room is not None
-        self._broadcast(member.room.members, p.action(member.nick, arg), member)
+        self._broadcast(member.room, p.action(member.nick, arg), member)
 
     def cmd_quit(self, member: Member, arg: str) -> None:
-        member.send(p.notice("Bye"))
-        member.sink.close(arg or "quit")
+        self.send(member, p.notice("Bye"))
+        member.quit = arg or "quit"
 
     # Rooms.
 
@@ -254,11 +261,13 @@ class Chat:
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name)
-        self._broadcast(room.members, p.notice(f"{member.nick} joined {room.name}"), None)
-        room.members[member] = None
+        self._broadcast(room, p.notice(f"{member.nick} joined {room.name}"))
+        room.members[member] = member.out
         member.room = room
         names = ", ".join(m.nick for m in room.members)
-        member.send(p.notice(f"You joined {room.name} ({_users(len(room.members))}: {names})"))
+        self.send(
+            member, p.notice(f"You joined {room.name} ({_users(len(room.members))}: {names})")
+        )
 
     def _leave(self, member: Member, reason: str) -> None:
         room = member.room
@@ -267,15 +276,17 @@ class Chat:
         del room.members[member]
         member.room = None
         if room.members:
-            self._broadcast(room.members, p.notice(f"{member.nick} left {room.name} ({reason})"))
+            self._broadcast(room, p.notice(f"{member.nick} left {room.name} ({reason})"))
         else:
             del self.rooms[room.name.lower()]
 
-    @staticmethod
-    def _broadcast(members: Iterable[Member], data: bytes, skip: Member | None = None) -> None:
-        for member in members:
-            if member is not skip:
-                member.sink.send(data)
+    def _broadcast(self, room: Room, data: bytes, skip: Member | None = None) -> None:
+        """Queues data for everyone in room but skip: one pass, no call per recipient."""
+        members = room.members
+        _consume(map(list.append, members.values(), repeat(data)))
+        if skip is not None and skip in members:
+            skip.out.pop()  # its own copy, appended last a moment ago
+        self.dirty.update(members)
 
     def _build_welcome(self) -> list[bytes]:
         s = self.settings

@@ -1,22 +1,23 @@
 """One client: its socket, line parser, output queue, token bucket and close state.
 
-Output follows Redis's networking.c: ``send`` appends the caller's bytes object (the same
-one for every recipient of a broadcast) to a list and marks the client pending; the
-server flushes every pending client once per loop tick with one ``send`` call, and a
-client is registered for EVENT_WRITE only while bytes remain after that.  Pending output
-is capped: past ``max_send_buffer`` the client is dropped as too slow.
+Output follows Redis's networking.c: the chat appends bytes objects (the same one for
+every recipient of a broadcast) to the member's queue and marks it dirty; the server
+writes every dirty client once per loop tick with one ``send``, and registers a client
+for EVENT_WRITE only while bytes remain after that.  What a client leaves unread is
+capped: past ``max_send_buffer`` it is dropped as too slow.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from itertools import islice
 from typing import TYPE_CHECKING
 
+from .chat import Member
 from .protocol import LineParser, LineTooLong
 
 if TYPE_CHECKING:
-    from .chat import Member
     from .loop import Timer
     from .server import Server
 
@@ -39,8 +40,10 @@ class Connection:
         "member",
         "out",
         "out_size",
+        "counted",
         "events",
         "reason",
+        "aborted",
         "reading",
         "inbox",
         "tokens",
@@ -57,11 +60,13 @@ class Connection:
         self.ip = ip
         self.server = server
         self.parser = LineParser(server.config.max_line_bytes)
-        self.member: Member | None = None
-        self.out: list[bytes] = []
-        self.out_size = 0
+        self.member = Member(ip, self)
+        self.out = self.member.out  # one queue, shared with the chat
+        self.out_size = 0  # bytes of out known to be unsent, up to out[counted]
+        self.counted = 0
         self.events = 0  # what the selector watches for now
         self.reason: str | None = None  # set once the client is leaving
+        self.aborted = False  # leaving without its pending output
         self.reading = True  # False while flood control holds its input back
         self.inbox: list[str | LineTooLong] | None = None  # lines held back by flood control
         self.tokens = float(server.config.flood_burst)
@@ -72,21 +77,13 @@ class Connection:
         self.handler: Callable[[int], None] | None = None  # the loop's callback for it
 
     def __repr__(self) -> str:
-        nick = self.member.nick if self.member else "-"
-        return f"<Connection fd={self.fd} {nick} from {self.ip}>"
-
-    # The chat's Sink interface.
+        return f"<Connection fd={self.fd} {self.member.nick or '-'} from {self.ip}>"
 
     def send(self, data: bytes) -> None:
-        if self.reason is not None:
-            return
-        out = self.out
-        out.append(data)
-        self.out_size += len(data)
-        if self.out_size > self.server.max_send_buffer and not self._drain():
-            self.abort(TOO_SLOW)
-        elif len(out) == 1:
-            self.server.pending.append(self)
+        """Queues a line of the server's own (the chat queues through the member)."""
+        if self.reason is None:
+            self.out.append(data)
+            self.server.chat.dirty.add(self.member)
 
     def close(self, reason: str) -> None:
         """Asks for the client to leave; the server does it after the current broadcast."""
@@ -94,15 +91,11 @@ class Connection:
             self.reason = reason
             self.server.leaving.append(self)
 
-    def _drain(self) -> bool:
-        """Over the cap mid-tick: write now, and count only what the peer left unread."""
-        self.flush()
-        return self.out_size <= self.server.max_send_buffer
-
     def abort(self, reason: str) -> None:
         """Leaves without writing what is pending: the peer is gone or too slow."""
+        self.aborted = True
         self.out.clear()
-        self.out_size = 0
+        self.out_size = self.counted = 0
         self.close(reason)
 
     # Socket work, called by the server.
@@ -118,7 +111,7 @@ class Connection:
             return None
 
     def flush(self) -> bool:
-        """Writes what it can; True when nothing is left."""
+        """Writes what it can in one send; True when nothing is left."""
         out = self.out
         if not out:
             return True
@@ -126,17 +119,26 @@ class Connection:
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
-            return False
+            sent = 0
         except OSError as exc:
             self.abort(f"connection error: {exc.strerror or exc}")
             return True
         if sent == len(data):
             out.clear()
-            self.out_size = 0
+            self.out_size = self.counted = 0
             return True
-        out[:] = [data[sent:]]
+        out[:] = [data[sent:] if sent else data]
         self.out_size = len(data) - sent
+        self.counted = 1
         return False
+
+    def unsent(self) -> int:
+        """Bytes waiting, counting only what was queued since the last look."""
+        out = self.out
+        if len(out) > self.counted:
+            self.out_size += sum(map(len, islice(out, self.counted, None)))
+            self.counted = len(out)
+        return self.out_size
 
     def take_token(self, now: float, rate: float, burst: int) -> bool:
         """Token bucket: True if a line may pass now."""

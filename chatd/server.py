@@ -18,7 +18,7 @@ from . import __version__
 from . import protocol as p
 from .chat import Chat, ChatSettings, Member
 from .config import Config
-from .connection import CLOSED, IDLE, SHUTDOWN, Connection
+from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
 from .loop import Loop
 
 log = logging.getLogger("chatd.server")
@@ -79,7 +79,6 @@ class Server:
         self.listeners: list[socket.socket] = []
         self.clients: dict[int, Connection] = {}  # by fd
         self.per_ip: dict[str, int] = {}
-        self.pending: list[Connection] = []  # clients with output to flush this tick
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
@@ -96,7 +95,7 @@ class Server:
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
             conn.parser.max_line = config.max_line_bytes
-            if conn.member is not None and conn.inbox is None:
+            if conn.reason is None and conn.inbox is None:
                 self._arm_idle(conn)
 
     def replace_listeners(self, listeners: list[socket.socket]) -> None:
@@ -161,7 +160,6 @@ class Server:
         conn.events = READ
         conn.handler = self._make_handler(conn)
         self.loop.register(sock, READ, conn.handler)
-        conn.member = Member(conn, ip)
         self.chat.connect(conn.member)
         self._arm_idle(conn)
         return conn
@@ -205,7 +203,6 @@ class Server:
         """Hands lines to the chat in order, holding back what flood control delays."""
         chat = self.chat
         member = conn.member
-        assert member is not None
         rate = self.config.flood_rate
         for index, line in enumerate(lines):
             if conn.reason is not None:
@@ -217,6 +214,9 @@ class Server:
                 return
             else:
                 chat.line(member, line)  # type: ignore[arg-type]
+                if member.quit is not None:
+                    conn.close(member.quit)
+                    return
 
     def _hold_back(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
         """Flood control: stop reading this client and replay its lines at flood_rate.
@@ -256,7 +256,9 @@ class Server:
                 self._update_events(conn)
 
     def _update_events(self, conn: Connection) -> None:
-        want = (READ if conn.reading and conn.reason is None else 0) | (WRITE if conn.out else 0)
+        # Write interest only once a write left bytes behind (out_size counts those).
+        reading = conn.reading and conn.reason is None
+        want = (READ if reading else 0) | (WRITE if conn.out_size else 0)
         if want == conn.events:
             return
         assert conn.handler is not None
@@ -303,9 +305,9 @@ class Server:
             for conn in batch:
                 self._cancel_timer(conn)
                 conn.inbox = None
-                if conn.member is not None:
-                    self.chat.disconnect(conn.member, conn.reason or CLOSED)
-                    conn.member = None
+                self.chat.disconnect(conn.member, conn.reason or CLOSED)
+                if conn.aborted:
+                    conn.out.clear()  # what the broadcast queued after the abort
                 if conn.out:
                     self._linger(conn)
                 else:
@@ -316,6 +318,7 @@ class Server:
         self.lingering.add(conn)
         conn.reading = False
         self._update_events(conn)
+        self.chat.dirty.add(conn.member)
         conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
 
     def _close_now(self, conn: Connection) -> None:
@@ -336,27 +339,36 @@ class Server:
         if self.shutting_down and not self.clients:
             self.loop.stop()
 
-    # End of tick: flush every pending client once.
+    # End of tick: write every client with new output, once.
 
     def end_of_tick(self) -> None:
-        if self.leaving:
-            self.process_leaving()
-        pending = self.pending
-        if not pending:
-            return
-        self.pending = []
-        for conn in pending:
+        """Flushes the dirty clients; clients that leave meanwhile tell their rooms."""
+        while True:
+            if self.leaving:
+                self.process_leaving()
+            dirty = self.chat.dirty
+            if not dirty:
+                return
+            self.chat.dirty = set()
+            self._flush(dirty)
+
+    def _flush(self, dirty: set[Member]) -> None:
+        limit = self.max_send_buffer
+        lingering = self.lingering
+        for member in dirty:
+            conn: Connection = member.owner  # type: ignore[assignment]
             if conn.sock.fileno() < 0:
                 continue
-            if conn.flush():
-                if conn in self.lingering:
+            if conn.events & WRITE:  # its socket is full: EVENT_WRITE will say when
+                if conn.unsent() > limit:
+                    conn.abort(TOO_SLOW)
+            elif conn.flush():
+                if conn in lingering:
                     self._close_now(conn)
-                elif conn.events & WRITE:
-                    self._update_events(conn)
-            elif not conn.events & WRITE:
+            elif conn.out_size > limit:
+                conn.abort(TOO_SLOW)
+            else:
                 self._update_events(conn)
-        if self.leaving:  # a send failed: tell the room next tick
-            self.process_leaving()
 
     # Shutdown.
 
@@ -370,7 +382,6 @@ class Server:
         self.chat.shutdown()
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN
-            conn.member = None
             self._cancel_timer(conn)
             if conn.out:
                 self._linger(conn)

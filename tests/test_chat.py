@@ -7,37 +7,23 @@ import pytest
 from chatd.chat import Chat, ChatSettings, Member
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.closed: str | None = None
-
-    def send(self, data: bytes) -> None:
-        self.data.append(data)
-
-    def close(self, reason: str) -> None:
-        self.closed = reason
-
-    def take(self) -> list[str]:
-        lines = [d.decode() for d in self.data]
-        self.data.clear()
-        for line in lines:
-            assert line.endswith("\r\n")
-        return [line[:-2] for line in lines]
-
-
 class Client:
+    """A member whose queued output the test reads."""
+
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
-        self.sink = Sink()
-        self.member = Member(self.sink, "test")
+        self.member = Member("test")
         chat.connect(self.member)
 
     def say(self, text: str) -> None:
         self.chat.line(self.member, text)
 
     def take(self) -> list[str]:
-        return self.sink.take()
+        lines = [d.decode() for d in self.member.out]
+        self.member.out.clear()
+        for line in lines:
+            assert line.endswith("\r\n")
+        return [line[:-2] for line in lines]
 
     @property
     def nick(self) -> str:
@@ -95,8 +81,10 @@ def test_chat_is_relayed_to_the_others_never_echoed(chat):
 
 def test_broadcast_hands_every_recipient_the_same_bytes_object(chat):
     a, b, c = join(chat, 3)
+    chat.dirty.clear()
     a.say("one encode")
-    assert b.sink.data[0] is c.sink.data[0]
+    assert b.member.out[0] is c.member.out[0]
+    assert b.member in chat.dirty and c.member in chat.dirty
 
 
 def test_double_slash_sends_a_literal_slash(chat):
@@ -230,15 +218,15 @@ def test_quit_says_bye_closes_and_the_room_sees_the_reason(chat):
     a, b = join(chat, 2)
     a.say("/quit gotta go")
     assert a.take() == ["*** Bye"]
-    assert a.sink.closed == "gotta go"
-    chat.disconnect(a.member, a.sink.closed)
+    assert a.member.quit == "gotta go"
+    chat.disconnect(a.member, a.member.quit)
     assert b.take() == ["*** guest1 left #lobby (gotta go)"]
 
 
 def test_quit_without_reason(chat):
     (a,) = join(chat)
     a.say("/quit")
-    assert a.sink.closed == "quit"
+    assert a.member.quit == "quit"
 
 
 def test_unknown_command(chat):
