@@ -353,22 +353,38 @@ class Server:
             self._flush(dirty)
 
     def _flush(self, dirty: set[Member]) -> None:
-        limit = self.max_send_buffer
-        lingering = self.lingering
+        """One send per client; the common case (all written) inline, as it is the hot path."""
         for member in dirty:
-            conn: Connection = member.owner  # type: ignore[assignment]
-            if conn.sock.fileno() < 0:
+            out = member.out
+            if not out:
                 continue
-            if conn.events & WRITE:  # its socket is full: EVENT_WRITE will say when
-                if conn.unsent() > limit:
-                    conn.abort(TOO_SLOW)
-            elif conn.flush():
-                if conn in lingering:
-                    self._close_now(conn)
-            elif conn.out_size > limit:
+            conn: Connection = member.owner  # type: ignore[assignment]
+            if conn.out_size or conn.reason is not None:
+                self._flush_slow(conn)
+                continue
+            data = out[0] if len(out) == 1 else b"".join(out)
+            try:
+                sent = conn.sock.send(data)
+            except OSError:
+                sent = -1
+            if sent == len(data):
+                out.clear()
+            else:  # a partial write or an error: the careful path
+                self._flush_slow(conn)
+
+    def _flush_slow(self, conn: Connection) -> None:
+        if conn.sock.fileno() < 0:
+            return
+        if conn.events & WRITE:  # its socket is full: EVENT_WRITE will say when
+            if conn.unsent() > self.max_send_buffer:
                 conn.abort(TOO_SLOW)
-            else:
-                self._update_events(conn)
+        elif conn.flush():
+            if conn in self.lingering:
+                self._close_now(conn)
+        elif conn.out_size > self.max_send_buffer:
+            conn.abort(TOO_SLOW)
+        else:
+            self._update_events(conn)
 
     # Shutdown.
 
