@@ -313,6 +313,9 @@ def idle(target: Target, clients: int, args: argparse.Namespace) -> Result:
         pool.wait_ready(60)
         result.extra["connect_s"] = round(time.monotonic() - start, 2)
         pool.quiesce(timeout=120)
+        settle = time.monotonic() + 1.5  # RSS at steady state, not mid-burst
+        while time.monotonic() < settle:
+            pool.pump(0.05)
         connected = len(pool.socks) - len(pool.closed)
         result.clients = connected
         result.rss_after_kib = target.rss

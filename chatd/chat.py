@@ -30,17 +30,16 @@ class ChatSettings:
 
 
 class Member:
-    """One user as the chat sees it."""
+    """One user as the chat sees it (the server's connections are members)."""
 
-    __slots__ = ("nick", "room", "label", "out", "quit", "owner")
+    __slots__ = ("nick", "room", "label", "out", "quit")
 
-    def __init__(self, label: str = "", owner: object = None) -> None:
+    def __init__(self, label: str = "") -> None:
         self.nick = ""
         self.room: Room | None = None
         self.label = label  # where the user connects from, for the logs
         self.out: list[bytes] = []  # queued output, written by the socket's owner
         self.quit: str | None = None  # set by /quit: the owner closes after this line
-        self.owner = owner  # the server's connection; opaque here
 
 
 class Room:

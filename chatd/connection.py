@@ -10,7 +10,6 @@ capped: past ``max_send_buffer`` it is dropped as too slow.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -30,15 +29,14 @@ IDLE = "idle timeout"
 SHUTDOWN = "server shutting down"
 
 
-class Connection:
+class Connection(Member):
+    """A member with a socket; also the loop's callback for that socket."""
+
     __slots__ = (
         "sock",
         "fd",
-        "ip",
         "server",
         "parser",
-        "member",
-        "out",
         "out_size",
         "counted",
         "events",
@@ -51,17 +49,14 @@ class Connection:
         "flood_notice_due",
         "last_active",
         "timer",
-        "handler",
     )
 
     def __init__(self, server: Server, sock: socket.socket, ip: str, now: float) -> None:
+        super().__init__(ip)
         self.sock = sock
         self.fd = sock.fileno()
-        self.ip = ip
         self.server = server
         self.parser = LineParser(server.config.max_line_bytes)
-        self.member = Member(ip, self)
-        self.out = self.member.out  # one queue, shared with the chat
         self.out_size = 0  # bytes of out known to be unsent, up to out[counted]
         self.counted = 0
         self.events = 0  # what the selector watches for now
@@ -74,16 +69,23 @@ class Connection:
         self.flood_notice_due = True
         self.last_active = now
         self.timer: Timer | None = None  # flood or idle timer
-        self.handler: Callable[[int], None] | None = None  # the loop's callback for it
 
     def __repr__(self) -> str:
-        return f"<Connection fd={self.fd} {self.member.nick or '-'} from {self.ip}>"
+        return f"<Connection fd={self.fd} {self.nick or '-'} from {self.ip}>"
+
+    @property
+    def ip(self) -> str:
+        return self.label
+
+    def __call__(self, mask: int) -> None:
+        """Readiness from the loop (no closure per client: memory counts at 10,000)."""
+        self.server.on_ready(self, mask)
 
     def send(self, data: bytes) -> None:
         """Queues a line of the server's own (the chat queues through the member)."""
         if self.reason is None:
             self.out.append(data)
-            self.server.chat.dirty.add(self.member)
+            self.server.chat.dirty.add(self)
 
     def close(self, reason: str) -> None:
         """Asks for the client to leave; the server does it after the current broadcast."""

@@ -8,6 +8,8 @@ flushed, once per loop tick.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import selectors
@@ -16,10 +18,10 @@ from collections.abc import Callable
 
 from . import __version__
 from . import protocol as p
-from .chat import Chat, ChatSettings, Member
+from .chat import Chat, ChatSettings
 from .config import Config
 from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
-from .loop import Loop
+from .loop import Loop, Timer
 
 log = logging.getLogger("chatd.server")
 
@@ -30,6 +32,8 @@ ACCEPT_PAUSE = 0.5  # seconds without accepting after EMFILE/ENFILE
 LINGER = 5.0  # seconds a leaving client has to take its last lines
 FLOOD_NOTICE = p.error("you are sending too fast; your lines are delayed, not lost")
 FD_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+BURST = 1000  # clients written in one tick: a burst (a join storm, a big room's chat)
+CALM = 0.5  # seconds after the last burst before freed heap goes back to the OS
 
 
 def chat_settings(config: Config) -> ChatSettings:
@@ -83,6 +87,8 @@ class Server:
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
         self.exit_status = 0
+        self._last_burst = 0.0
+        self._trim_timer: Timer | None = None
         loop.on_tick(self.end_of_tick)
         self.replace_listeners(list(listeners))
 
@@ -158,9 +164,8 @@ class Server:
         self.clients[conn.fd] = conn
         self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
         conn.events = READ
-        conn.handler = self._make_handler(conn)
-        self.loop.register(sock, READ, conn.handler)
-        self.chat.connect(conn.member)
+        self.loop.register(sock, READ, conn)
+        self.chat.connect(conn)
         self._arm_idle(conn)
         return conn
 
@@ -176,16 +181,13 @@ class Server:
 
     # Client events.
 
-    def _make_handler(self, conn: Connection) -> Callable[[int], None]:
-        def on_ready(mask: int) -> None:
-            if mask & WRITE:
-                self._writable(conn)
-            if mask & READ and conn.reading and conn.reason is None:
-                self._readable(conn)
-            if self.leaving:
-                self.process_leaving()
-
-        return on_ready
+    def on_ready(self, conn: Connection, mask: int) -> None:
+        if mask & WRITE:
+            self._writable(conn)
+        if mask & READ and conn.reading and conn.reason is None:
+            self._readable(conn)
+        if self.leaving:
+            self.process_leaving()
 
     def _readable(self, conn: Connection) -> None:
         data = conn.recv()
@@ -202,7 +204,6 @@ class Server:
     def _deliver(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
         """Hands lines to the chat in order, holding back what flood control delays."""
         chat = self.chat
-        member = conn.member
         rate = self.config.flood_rate
         for index, line in enumerate(lines):
             if conn.reason is not None:
@@ -213,9 +214,9 @@ class Server:
                 self._hold_back(conn, lines[index:])
                 return
             else:
-                chat.line(member, line)  # type: ignore[arg-type]
-                if member.quit is not None:
-                    conn.close(member.quit)
+                chat.line(conn, line)  # type: ignore[arg-type]
+                if conn.quit is not None:
+                    conn.close(conn.quit)
                     return
 
     def _hold_back(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
@@ -261,13 +262,12 @@ class Server:
         want = (READ if reading else 0) | (WRITE if conn.out_size else 0)
         if want == conn.events:
             return
-        assert conn.handler is not None
         if conn.events == 0:
-            self.loop.register(conn.sock, want, conn.handler)
+            self.loop.register(conn.sock, want, conn)
         elif want == 0:
             self.loop.unregister(conn.sock)
         else:
-            self.loop.modify(conn.sock, want, conn.handler)
+            self.loop.modify(conn.sock, want, conn)
         conn.events = want
 
     # Timers.
@@ -305,7 +305,7 @@ class Server:
             for conn in batch:
                 self._cancel_timer(conn)
                 conn.inbox = None
-                self.chat.disconnect(conn.member, conn.reason or CLOSED)
+                self.chat.disconnect(conn, conn.reason or CLOSED)
                 if conn.aborted:
                     conn.out.clear()  # what the broadcast queued after the abort
                 if conn.out:
@@ -318,7 +318,7 @@ class Server:
         self.lingering.add(conn)
         conn.reading = False
         self._update_events(conn)
-        self.chat.dirty.add(conn.member)
+        self.chat.dirty.add(conn)
         conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
 
     def _close_now(self, conn: Connection) -> None:
@@ -351,14 +351,15 @@ class Server:
                 return
             self.chat.dirty = set()
             self._flush(dirty)
+            if len(dirty) >= BURST:
+                self._after_burst()
 
-    def _flush(self, dirty: set[Member]) -> None:
+    def _flush(self, dirty: set) -> None:  # type: ignore[type-arg]  # our members are Connections
         """One send per client; the common case (all written) inline, as it is the hot path."""
-        for member in dirty:
-            out = member.out
+        for conn in dirty:
+            out = conn.out
             if not out:
                 continue
-            conn: Connection = member.owner  # type: ignore[assignment]
             if conn.out_size or conn.reason is not None:
                 self._flush_slow(conn)
                 continue
@@ -386,6 +387,20 @@ class Server:
         else:
             self._update_events(conn)
 
+    def _after_burst(self) -> None:
+        """glibc keeps the heap a burst used; give it back once things are calm."""
+        self._last_burst = self.loop.clock()
+        if self._trim_timer is None:
+            self._trim_timer = self.loop.call_later(CALM, self._trim_heap)
+
+    def _trim_heap(self) -> None:
+        calm_at = self._last_burst + CALM
+        if self.loop.clock() < calm_at:
+            self._trim_timer = self.loop.call_at(calm_at, self._trim_heap)
+            return
+        self._trim_timer = None
+        release_free_heap()
+
     # Shutdown.
 
     def shutdown(self, grace: float = 3.0) -> None:
@@ -411,6 +426,21 @@ class Server:
         for conn in list(self.clients.values()):
             self._close_now(conn)
         self.loop.stop()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_heap() -> None:
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def _refuse(sock: socket.socket, line: bytes) -> None:

@@ -465,3 +465,26 @@ def test_log_messages_logs_chat_text(harness, caplog):
     h.step()
     assert "#lobby <guest1> visible words" in caplog.text
     assert "*guest1* -> *guest2* private words" in caplog.text
+
+
+def test_freed_heap_goes_back_to_the_os_once_a_burst_is_over(harness, monkeypatch):
+    from chatd import server as server_module
+
+    trims: list[float] = []
+    monkeypatch.setattr(server_module, "BURST", 3)
+    monkeypatch.setattr(server_module, "release_free_heap", lambda: trims.append(h.clock.now))
+    h = harness()
+    a, b, c, d = (h.connect() for _ in range(4))
+    for peer in (a, b, c):
+        peer.lines()
+    a.send("to everyone")  # written to 3 clients in one tick: a burst
+    h.step()
+    h.tick(0.3)
+    a.send("again")
+    h.step()
+    h.tick(0.3)
+    assert trims == []  # not calm yet: 0.3 s since the last burst
+    h.tick(0.3)
+    assert len(trims) == 1
+    h.tick(5)
+    assert len(trims) == 1
