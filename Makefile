@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint check venv clean
+.PHONY: run test lint venv bench bench-quick clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ run: venv
 test: venv
 	$(BIN)/ruff check chatd tests
 	$(BIN)/python -m pytest -q
+
+# The benchmark against ncat --chat and ngIRCd (apt-get install ncat ngircd; skipped if
+# absent). Several minutes; prints one table and writes bench/results/*.json.
+bench: venv
+	$(BIN)/python -m chatd.benchreport $(BENCH_ARGS)
+
+bench-quick: venv
+	$(BIN)/python -m chatd.benchreport --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check chatd tests
