@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint venv bench bench-quick clean
+.PHONY: run test lint venv bench bench-quick install uninstall wheels test-boot clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,49 @@ bench-quick: venv
 lint: venv
 	$(BIN)/ruff check chatd tests
 	$(BIN)/ruff format --check chatd tests
+
+# Installation, GNU style: make install [DESTDIR=stage] [PREFIX=/usr/local]
+# chatd and its dependencies go into their own virtualenv under $(PREFIX)/lib/chatd;
+# WHEELS=dir installs from a wheelhouse made by `make wheels` (no network needed).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib/chatd
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+WHEELS     ?=
+DEST_VENV   = $(DESTDIR)$(LIBDIR)/venv
+
+wheels: venv
+	$(BIN)/pip wheel --quiet -w $(or $(WHEELS),wheels) .
+
+install:
+	$(PYTHON) -m venv --clear $(DEST_VENV)
+	$(DEST_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		$(if $(WHEELS),--no-index --find-links $(WHEELS) chatd,.)
+	@# The venv's scripts must name where it will live, not the staging directory.
+	$(if $(DESTDIR),sed -i '1s|^#!$(DESTDIR)|#!|' $(DEST_VENV)/bin/*)
+	$(if $(DESTDIR),sed -i 's|$(DESTDIR)||g' $(DEST_VENV)/pyvenv.cfg)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR)
+	ln -sf $(LIBDIR)/venv/bin/chatd $(DESTDIR)$(BINDIR)/chatd
+	ln -sf $(LIBDIR)/venv/bin/chatd-client $(DESTDIR)$(BINDIR)/chatd-client
+	sed 's|/usr/local/bin/chatd|$(BINDIR)/chatd|' systemd/chatd.service > $(DESTDIR)$(UNITDIR)/chatd.service
+	install -m 644 systemd/chatd.socket $(DESTDIR)$(UNITDIR)/chatd.socket
+	install -m 644 etc/logrotate.d/chatd $(DESTDIR)$(LOGROTATEDIR)/chatd
+	test -e $(DESTDIR)$(SYSCONFDIR)/chatd.yaml || \
+		install -D -m 644 etc/chatd.yaml $(DESTDIR)$(SYSCONFDIR)/chatd.yaml
+
+# Leaves /etc/chatd.yaml and the logs.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/chatd $(DESTDIR)$(BINDIR)/chatd-client
+	rm -f $(DESTDIR)$(UNITDIR)/chatd.service $(DESTDIR)$(UNITDIR)/chatd.socket
+	rm -f $(DESTDIR)$(LOGROTATEDIR)/chatd
+	rm -rf $(DESTDIR)$(LIBDIR)
+
+# Boots a minimal Debian with systemd-nspawn and checks the service end to end.
+# Needs root, debootstrap and systemd-nspawn; says why and skips otherwise.
+test-boot: venv
+	$(BIN)/python -m pytest -q tests/boot
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 from typing import Any, NoReturn
 
 from . import __version__, logs
 from . import config as cfg
+
+log = logging.getLogger("chatd")
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
@@ -35,6 +39,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
     ap.add_argument("--log-file", metavar="FILE", help="log to FILE instead of stderr")
     ap.add_argument("--workers", metavar="N", help="worker processes, or 'auto'")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--daemon", action="store_const", const=True, help="detach into the background"
+    )
+    mode.add_argument(
+        "--foreground", dest="daemon", action="store_const", const=False, help="do not detach"
+    )
+    ap.add_argument("--pidfile", metavar="FILE", help="write the server's pid to FILE")
     ap.add_argument("--version", action="version", version=f"chatd {__version__}")
     return ap
 
@@ -50,6 +62,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "log_level": args.log_level,
         "log_file": args.log_file,
         "workers": workers,
+        "daemon": args.daemon,
+        "pidfile": args.pidfile,
     }
 
 
@@ -65,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     except cfg.ConfigError as exc:
         print(f"chatd: config error: {exc}", file=sys.stderr)
         return cfg.EX_CONFIG
+    if config.daemon and not config.log_file:
+        print(
+            f"chatd: config error: {config.source}: daemon: needs log_file "
+            "(a daemon's standard error goes nowhere)",
+            file=sys.stderr,
+        )
+        return cfg.EX_CONFIG
     if args.check_config:
         print(f"chatd: {config.source}: config OK")
         return 0
@@ -77,18 +98,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(config: cfg.Config, given: dict[str, Any]) -> int:
-    from .runner import Runner
+    """Listen (or take systemd's sockets), detach if asked, and run until stopped."""
+    from . import systemd
+    from .daemon import Pidfile, PidfileError, daemon_context
+    from .runner import Runner, hold_signals
     from .server import open_listener
 
+    hold_signals()
+    listeners = systemd.listen_fds()
+    if not listeners:
+        try:
+            listeners = [open_listener(config.bind, config.port)]
+        except OSError as exc:
+            print(
+                f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EX_UNAVAILABLE
+    pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
-        listener = open_listener(config.bind, config.port)
-    except OSError as exc:
-        print(
-            f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        if pidfile is not None:
+            pidfile.check()
+        if config.daemon and systemd.under_systemd():
+            log.warning("daemon: true ignored under systemd: staying in the foreground")
+        elif config.daemon:
+            keep = [*listeners, *logs.open_streams()]
+            with daemon_context(keep, pidfile):
+                return Runner(config, listeners, given).run()
+        with pidfile or contextlib.nullcontext():
+            return Runner(config, listeners, given).run()
+    except PidfileError as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
-    return Runner(config, [listener], given).run()
 
 
 if __name__ == "__main__":

@@ -55,3 +55,12 @@ def reopen() -> None:
 
 def set_level(level: str) -> None:
     logging.getLogger(LOGGER).setLevel(level.upper())
+
+
+def open_streams() -> list[object]:
+    """The files our handlers write to, for a daemon to keep open while detaching."""
+    return [
+        handler.stream
+        for handler in logging.getLogger(LOGGER).handlers
+        if isinstance(handler, logging.FileHandler) and handler.stream
+    ]

@@ -12,7 +12,7 @@ import signal
 import socket
 
 from . import config as cfg
-from . import logs
+from . import logs, systemd
 from .loop import Loop, raise_nofile_limit
 from .server import Server, open_listener
 
@@ -27,11 +27,14 @@ class Runner:
         self.overrides = overrides
         self.loop = Loop()
         self.server = Server(config, self.loop, listeners)
+        self.notifier = systemd.Notifier()
 
     def run(self) -> int:
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
+        # Held since start-up (see hold_signals); what arrived meanwhile is handled now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signal_numbers())
         soft, hard = raise_nofile_limit()
         log.info(
             "chatd listening on %s (max %d clients, %d file descriptors)",
@@ -39,25 +42,44 @@ class Runner:
             self.config.max_clients,
             soft,
         )
+        self.notifier.ready(self.status())
+        if self.notifier.watchdog_interval:
+            self._watchdog()
         try:
             self.loop.run()
         finally:
             # Stopping already: a second TERM or INT must not turn a clean exit into a kill.
             self.loop.close(restore_signals=False)
         log.info("chatd stopped")
+        self.notifier.close()
         return self.server.exit_status
+
+    def status(self) -> str:
+        where = ", ".join(_address(s) for s in self.server.listeners)
+        return f"serving {len(self.server.clients)} clients on {where}"
+
+    def _watchdog(self) -> None:
+        """Pings systemd from the loop itself, so a stuck loop is found and restarted."""
+        self.notifier.watchdog()
+        interval = self.notifier.watchdog_interval
+        if interval and not self.server.shutting_down:
+            self.loop.call_later(interval, self._watchdog)
 
     def handle_term(self) -> None:
         log.info("SIGTERM: shutting down")
+        self.notifier.stopping()
         self.server.shutdown()
 
     def handle_int(self) -> None:
         log.info("SIGINT: shutting down")
+        self.notifier.stopping()
         self.server.shutdown()
 
     def handle_hup(self) -> None:
+        self.notifier.reloading()
         logs.reopen()
         self.reload()
+        self.notifier.ready(self.status())
 
     def handle_usr1(self) -> None:
         logs.reopen()
@@ -93,6 +115,16 @@ class Runner:
             return dataclasses.replace(new, bind=old.bind, port=old.port)
         self.server.replace_listeners([listener])
         return new
+
+
+def signal_numbers() -> set[int]:
+    return {getattr(signal, "SIG" + name) for name in SIGNALS}
+
+
+def hold_signals() -> None:
+    """Blocks our signals until the loop handles them: a SIGTERM between the pidfile and
+    the handlers (a stop right after a start) must not kill us without cleaning up."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal_numbers())
 
 
 def _address(sock: socket.socket) -> str:

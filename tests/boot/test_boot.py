@@ -1,0 +1,285 @@
+"""chatd as a real service in a booted systemd: a minimal Debian, systemd-nspawn, nsenter.
+
+Builds (once, then cached) a debootstrap --variant=minbase tree, boots it on a volatile
+overlay with no network, installs chatd into it with `make install` from a wheelhouse
+built here, and drives systemctl and real clients inside the container.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("CHATD_BOOT_CACHE", "/var/tmp/chatd-boot/bookworm"))
+PACKAGES = "systemd,systemd-sysv,dbus,procps,python3,python3-venv,python3-pip,logrotate,make"
+TOOLS = ("debootstrap", "systemd-nspawn", "nsenter")
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (debootstrap, systemd-nspawn)"
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        return f"needs {', '.join(missing)} (apt-get install debootstrap systemd-container)"
+
+
+if _why_not():
+    pytest.skip(f"booted systemd test skipped: {_why_not()}", allow_module_level=True)
+
+
+def mirror() -> str:
+    for path in ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"):
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("URIs:"):
+                    return line.split()[1]
+                if line.startswith("deb "):
+                    return line.split()[1]
+        except OSError:
+            continue
+    return "http://deb.debian.org/debian"
+
+
+@pytest.fixture(scope="session")
+def tree() -> Path:
+    """A minimal Debian with systemd, made once and kept as a cache."""
+    done = CACHE / ".chatd-complete"
+    if not done.exists():
+        shutil.rmtree(CACHE, ignore_errors=True)
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm",
+             str(CACHE), mirror()],
+            check=True, stdout=subprocess.DEVNULL, timeout=900,
+        )  # fmt: skip
+        done.touch()
+    return CACHE
+
+
+@pytest.fixture(scope="session")
+def staging() -> Path:
+    """A clean copy of the project (tracked files only) and a wheelhouse for it."""
+    base = Path(tempfile.mkdtemp(prefix="chatd-boot-"))
+    src = base / "src"
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=SRC, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        target = src / name.decode()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SRC / name.decode(), target)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(base / "wheels"), str(src)],
+        check=True, timeout=600,
+    )  # fmt: skip
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class Machine:
+    def __init__(self, tree: Path, staging: Path) -> None:
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "-D", str(tree), "--register=no", "--keep-unit",
+             "--private-network", "--volatile=overlay", "--boot", "--console=pipe",
+             f"--bind-ro={staging}:/staging"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.pid = self._find_init()
+        self.wait_booted()
+
+    def _find_init(self, timeout: float = 30) -> int:
+        """The container's PID 1: the child named systemd of the real nspawn process."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    text = stat.read_text()
+                except OSError:
+                    continue
+                comm = text[text.index("(") + 1 : text.rindex(")")]
+                ppid = int(text.rsplit(")", 1)[1].split()[1])
+                if comm == "systemd" and self._descends(ppid):
+                    return int(stat.parent.name)
+            time.sleep(0.1)
+        raise AssertionError("the container's systemd never appeared")
+
+    def _descends(self, pid: int) -> bool:
+        for _ in range(4):
+            if pid == self.proc.pid:
+                return True
+            try:
+                text = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return False
+            pid = int(text.rsplit(")", 1)[1].split()[1])
+        return False
+
+    def wait_booted(self) -> None:
+        state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120)
+        assert state.stdout.strip() in ("running", "degraded"), state.stdout
+
+    def run(
+        self, *cmd: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["nsenter", "--target", str(self.pid), "--all", *cmd],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if check:
+            assert result.returncode == 0, f"{cmd}: {result.stdout}{result.stderr}"
+        return result
+
+    def sh(self, script: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return self.run("sh", "-c", script, **kw)  # type: ignore[arg-type]
+
+    def python(self, code: str, timeout: float = 30) -> str:
+        return self.run("python3", "-c", code, timeout=timeout).stdout
+
+    def main_pid(self) -> int:
+        return int(self.run("systemctl", "show", "-P", "MainPID", "chatd").stdout)
+
+    def active(self, unit: str = "chatd") -> str:
+        return self.run("systemctl", "is-active", unit, check=False).stdout.strip()
+
+    def poweroff(self) -> None:
+        self.run("systemctl", "poweroff", check=False)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def machine(tree: Path, staging: Path):
+    m = Machine(tree, staging)
+    try:
+        m.sh(
+            "cp -r /staging/src /opt/chatd-src"
+            " && make -C /opt/chatd-src install WHEELS=/staging/wheels",
+            timeout=300,
+        )
+        m.run("systemctl", "daemon-reload")
+        yield m
+    finally:
+        m.poweroff()
+
+
+CLIENT = """
+import socket, sys
+def lines(s):
+    buf = b""
+    while True:
+        while b"\\n" in buf:
+            line, _, buf = buf.partition(b"\\n")
+            yield line.rstrip(b"\\r").decode()
+        data = s.recv(4096)
+        if not data:
+            return
+        buf += data
+def connect():
+    s = socket.create_connection(("127.0.0.1", 5000), timeout=10)
+    return s, lines(s)
+"""
+
+
+def test_start_is_active_and_two_clients_chat(machine):
+    machine.run("systemctl", "start", "chatd")
+    assert machine.active() == "active"
+    out = machine.python(
+        CLIENT
+        + """
+a, la = connect(); b, lb = connect()
+next(l for l in la if l.startswith("*** You joined"))
+next(l for l in lb if l.startswith("*** You joined"))
+a.sendall(b"hello from a\\n")
+print(next(l for l in lb if l.startswith("<")))
+"""
+    )
+    assert out.strip() == "<guest1> hello from a"
+    status = machine.run("systemctl", "show", "-P", "StatusText", "chatd").stdout
+    assert status.startswith("serving")
+
+
+def test_reload_applies_a_changed_max_clients(machine):
+    pid = machine.main_pid()
+    machine.sh("sed -i 's/^max_clients: .*/max_clients: 1/' /etc/chatd.yaml")
+    machine.run("systemctl", "reload", "chatd")
+    out = machine.python(
+        CLIENT
+        + """
+a, la = connect()
+next(l for l in la if l.startswith("*** You joined"))
+b, lb = connect()
+print(next(lb))
+"""
+    )
+    assert out.strip() == "*** error: server is full (max 1 clients)"
+    assert machine.main_pid() == pid
+
+
+def test_logrotate_moves_the_log_and_chatd_writes_the_new_one(machine):
+    machine.run("logrotate", "-f", "/etc/logrotate.d/chatd")
+    machine.sh("test -s /var/log/chatd/chatd.log.1")
+    machine.python(
+        CLIENT
+        + """
+a, la = connect()
+next(l for l in la if l.startswith("*** You joined"))
+"""
+    )
+    log = machine.sh("cat /var/log/chatd/chatd.log").stdout
+    assert "SIGUSR1: log file reopened" in log
+    assert " connected from " in log
+
+
+def test_a_killed_chatd_is_restarted(machine):
+    pid = machine.main_pid()
+    machine.run("systemctl", "kill", "-s", "KILL", "chatd")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if machine.active() == "active" and machine.main_pid() not in (0, pid):
+            break
+        time.sleep(0.2)
+    assert machine.active() == "active"
+    assert machine.main_pid() != pid
+
+
+def test_socket_unit_starts_chatd_on_first_connect(machine):
+    machine.run("systemctl", "stop", "chatd")
+    machine.run("systemctl", "start", "chatd.socket")
+    assert machine.active("chatd") == "inactive"
+    out = machine.python(
+        CLIENT
+        + """
+a, la = connect()
+print(next(l for l in la if l.startswith("*** You are")))
+"""
+    )
+    assert out.startswith("*** You are guest")
+    assert machine.active("chatd") == "active"
+
+
+def test_stop_tells_clients_the_server_is_shutting_down(machine):
+    watcher = subprocess.Popen(
+        ["nsenter", "--target", str(machine.pid), "--all", "python3", "-c", CLIENT + """
+a, la = connect()
+next(l for l in la if l.startswith("*** You joined"))
+print("joined", flush=True)
+print(list(la)[-1], flush=True)
+"""],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert watcher.stdout.readline().strip() == "joined"
+    machine.run("systemctl", "stop", "chatd.socket", "chatd")
+    assert watcher.stdout.readline().strip() == "*** server shutting down"
+    assert watcher.wait(15) == 0
+    assert machine.active("chatd") == "inactive"
