@@ -78,7 +78,7 @@ uninstall:
 # Boots a minimal Debian with systemd-nspawn and checks the service end to end.
 # Needs root, debootstrap and systemd-nspawn; says why and skips otherwise.
 test-boot: venv
-	$(BIN)/python -m pytest -q tests/boot
+	CHATD_BOOT_TEST=1 $(BIN)/python -m pytest -q -rs tests/boot
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

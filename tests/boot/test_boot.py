@@ -122,9 +122,15 @@ class Machine:
             pid = int(text.rsplit(")", 1)[1].split()[1])
         return False
 
-    def wait_booted(self) -> None:
-        state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120)
-        assert state.stdout.strip() in ("running", "degraded"), state.stdout
+    def wait_booted(self, timeout: float = 120) -> None:
+        """Until systemd says running (or degraded); early on it has no bus to ask yet."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.run("systemctl", "is-system-running", "--wait", check=False)
+            if state.stdout.strip() in ("running", "degraded"):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the container did not boot: {state.stdout}{state.stderr}")
 
     def run(
         self, *cmd: str, check: bool = True, timeout: float = 60
