@@ -27,14 +27,22 @@ class ChatSettings:
     default_room: str = "lobby"
     log_messages: bool = False
     version: str = ""
+    max_clients: int = 1000
+    max_clients_per_ip: int = 0  # 0: no limit
 
 
 class Member:
-    """One user as the chat sees it (the server's connections are members)."""
+    """One user as the chat sees it (the server's connections are members).
 
-    __slots__ = ("nick", "room", "label", "out", "quit")
+    Every replica of the chat has a Member for every user; only the worker that holds the
+    user's socket has a local one, and only local members get output.
+    """
 
-    def __init__(self, label: str = "") -> None:
+    __slots__ = ("nick", "room", "label", "out", "quit", "id", "local")
+
+    def __init__(self, label: str = "", id: str = "", local: bool = True) -> None:
+        self.id = id
+        self.local = local
         self.nick = ""
         self.room: Room | None = None
         self.label = label  # where the user connects from, for the logs
@@ -43,13 +51,14 @@ class Member:
 
 
 class Room:
-    __slots__ = ("name", "members")
+    __slots__ = ("name", "members", "queues")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        # Member -> its output queue. A dict: O(1) leave in a big room, join order kept
-        # for /who, and the queues at hand for the broadcast.
-        self.members: dict[Member, list[bytes]] = {}
+        # Dicts: O(1) leave in a big room, and join order kept for /who.
+        self.members: dict[Member, None] = {}
+        # Local member -> its output queue: what a broadcast appends to.
+        self.queues: dict[Member, list[bytes]] = {}
 
 
 _consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
@@ -83,6 +92,8 @@ class Chat:
         self.rooms: dict[str, Room] = {}  # by room name.lower()
         self._guests = 0
         self.dirty: set[Member] = set()  # members with output queued since the last flush
+        self.by_id: dict[str, Member] = {}
+        self.per_ip: dict[str, int] = {}
         self._commands: dict[str, Callable[[Member, str], None]] = {
             "help": self.cmd_help,
             "nick": self.cmd_nick,
@@ -102,21 +113,41 @@ class Chat:
 
     # Events from the server.
 
+    def refusal(self, label: str) -> str | None:
+        """Why a new user from label would be over a limit, if it would."""
+        s = self.settings
+        if len(self.nicks) >= s.max_clients:
+            return f"server is full (max {s.max_clients} clients)"
+        if s.max_clients_per_ip and self.per_ip.get(label, 0) >= s.max_clients_per_ip:
+            return "too many connections from your address"
+        return None
+
     def connect(self, member: Member) -> None:
+        if member.id:
+            self.by_id[member.id] = member
+        self.per_ip[member.label] = self.per_ip.get(member.label, 0) + 1
         member.nick = self._next_guest()
         self.nicks[member.nick.lower()] = member
         for line in self._welcome:
             self.send(member, line)
         self.send(member, p.notice(f"You are {member.nick}"))
         self._enter(member, self.default_room)
-        log.info("%s connected from %s", member.nick, member.label)
+        if member.local:  # one replica logs it: the one with the socket
+            log.info("%s connected from %s", member.nick, member.label)
 
     def disconnect(self, member: Member, reason: str) -> None:
         if self.nicks.get(member.nick.lower()) is not member:
             return
         del self.nicks[member.nick.lower()]
+        self.by_id.pop(member.id, None)
+        count = self.per_ip.get(member.label, 1) - 1
+        if count:
+            self.per_ip[member.label] = count
+        else:
+            self.per_ip.pop(member.label, None)
         self._leave(member, reason)
-        log.info("%s disconnected (%s)", member.nick, reason)
+        if member.local:
+            log.info("%s disconnected (%s)", member.nick, reason)
 
     def line(self, member: Member, text: str) -> None:
         """One decoded, sanitised line from a member."""
@@ -150,15 +181,16 @@ class Chat:
             self.send(member, line)
 
     def send(self, member: Member, data: bytes) -> None:
-        member.out.append(data)
-        self.dirty.add(member)
+        if member.local:
+            member.out.append(data)
+            self.dirty.add(member)
 
     # What members do.
 
     def say(self, member: Member, text: str) -> None:
         room = member.room
         assert room is not None
-        if self.settings.log_messages:
+        if self.settings.log_messages and member.local:
             log.info("%s <%s> %s", room.name, member.nick, text)
         self._broadcast(room, p.chat(member.nick, text), member)
 
@@ -193,7 +225,8 @@ class Chat:
         self.send(member, p.notice(f"You are now {arg}"))
         assert member.room is not None
         self._broadcast(member.room, p.notice(f"{old} is now known as {arg}"), member)
-        log.info("%s is now known as %s", old, arg)
+        if member.local:
+            log.info("%s is now known as %s", old, arg)
 
     def cmd_join(self, member: Member, arg: str) -> None:
         if not arg:
@@ -237,7 +270,7 @@ class Chat:
         if target is None:
             self.send(member, p.error(f"no such nick {nick[:40]}"))
             return
-        if self.settings.log_messages:
+        if self.settings.log_messages and member.local:
             log.info("*%s* -> *%s* %s", member.nick, target.nick, text)
         self.send(target, p.private(member.nick, text))
         self.send(member, p.private_echo(target.nick, text))
@@ -261,7 +294,9 @@ class Chat:
         if room is None:
             room = self.rooms[key] = Room(name)
         self._broadcast(room, p.notice(f"{member.nick} joined {room.name}"))
-        room.members[member] = member.out
+        room.members[member] = None
+        if member.local:
+            room.queues[member] = member.out
         member.room = room
         names = ", ".join(m.nick for m in room.members)
         self.send(
@@ -273,6 +308,7 @@ class Chat:
         if room is None:
             return
         del room.members[member]
+        room.queues.pop(member, None)
         member.room = None
         if room.members:
             self._broadcast(room, p.notice(f"{member.nick} left {room.name} ({reason})"))
@@ -281,11 +317,11 @@ class Chat:
 
     def _broadcast(self, room: Room, data: bytes, skip: Member | None = None) -> None:
         """Queues data for everyone in room but skip: one pass, no call per recipient."""
-        members = room.members
-        _consume(map(list.append, members.values(), repeat(data)))
-        if skip is not None and skip in members:
+        queues = room.queues
+        _consume(map(list.append, queues.values(), repeat(data)))
+        if skip is not None and skip in queues:
             skip.out.pop()  # its own copy, appended last a moment ago
-        self.dirty.update(members)
+        self.dirty.update(queues)
 
     def _build_welcome(self) -> list[bytes]:
         s = self.settings

@@ -102,10 +102,11 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     from . import systemd
     from .daemon import Pidfile, PidfileError, daemon_context
     from .runner import Runner, hold_signals
-    from .server import open_listener
+    from .sockets import open_listener
 
     hold_signals()
     listeners = systemd.listen_fds()
+    inherited = bool(listeners)
     if not listeners:
         try:
             listeners = [open_listener(config.bind, config.port)]
@@ -124,9 +125,9 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
         elif config.daemon:
             keep = [*listeners, *logs.open_streams()]
             with daemon_context(keep, pidfile):
-                return Runner(config, listeners, given).run()
+                return Runner(config, listeners, given, inherited).run()
         with pidfile or contextlib.nullcontext():
-            return Runner(config, listeners, given).run()
+            return Runner(config, listeners, given, inherited).run()
     except PidfileError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE

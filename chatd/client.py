@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except BrokenPipeError:  # our reader went away (| head): nothing left to do
+        return 0
     finally:
         sock.close()
 

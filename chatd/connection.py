@@ -51,8 +51,10 @@ class Connection(Member):
         "timer",
     )
 
-    def __init__(self, server: Server, sock: socket.socket, ip: str, now: float) -> None:
-        super().__init__(ip)
+    def __init__(
+        self, server: Server, sock: socket.socket, ip: str, now: float, member_id: str = ""
+    ) -> None:
+        super().__init__(ip, member_id)
         self.sock = sock
         self.fd = sock.fileno()
         self.server = server

@@ -10,11 +10,13 @@ import dataclasses
 import logging
 import signal
 import socket
+from typing import Any
 
 from . import config as cfg
 from . import logs, systemd
 from .loop import Loop, raise_nofile_limit
-from .server import Server, open_listener
+from .server import Server
+from .sockets import open_listener
 
 log = logging.getLogger("chatd.runner")
 
@@ -22,9 +24,16 @@ SIGNALS = ("TERM", "INT", "HUP", "USR1")
 
 
 class Runner:
-    def __init__(self, config: cfg.Config, listeners: list[socket.socket], overrides: dict) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        config: cfg.Config,
+        listeners: list[socket.socket],
+        overrides: dict[str, Any],
+        inherited: bool = False,
+    ) -> None:
         self.config = config
         self.overrides = overrides
+        self.inherited = inherited  # the listeners are systemd's (socket activation)
         self.loop = Loop()
         self.server = Server(config, self.loop, listeners)
         self.notifier = systemd.Notifier()
@@ -108,6 +117,9 @@ class Runner:
         old = self.config
         if (new.bind, new.port) == (old.bind, old.port):
             return new
+        if self.inherited:
+            log.warning("SIGHUP: bind/port are the socket unit's under socket activation")
+            return dataclasses.replace(new, bind=old.bind, port=old.port)
         try:
             listener = open_listener(new.bind, new.port)
         except OSError as exc:

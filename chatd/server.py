@@ -8,8 +8,6 @@ flushed, once per loop tick.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import logging
 import selectors
@@ -18,10 +16,13 @@ from collections.abc import Callable
 
 from . import __version__
 from . import protocol as p
-from .chat import Chat, ChatSettings
+from .bus import Bus, LocalBus
+from .chat import Chat, ChatSettings, Member
 from .config import Config
 from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
 from .loop import Loop, Timer
+from .memory import release_free_heap
+from .sockets import tune_client_socket
 
 log = logging.getLogger("chatd.server")
 
@@ -43,46 +44,31 @@ def chat_settings(config: Config) -> ChatSettings:
         default_room=config.default_room,
         log_messages=config.log_messages,
         version=__version__,
+        max_clients=config.max_clients,
+        max_clients_per_ip=config.max_clients_per_ip,
     )
 
 
-def open_listener(bind: str, port: int) -> socket.socket:
-    """A non-blocking listening TCP socket; '::' listens on IPv4 too."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((bind, port))
-        sock.listen(socket.SOMAXCONN)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def tune_client_socket(sock: socket.socket) -> None:
-    sock.setblocking(False)
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Keepalive finds half-open peers (a host that vanished) in about two minutes.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
-
-
 class Server:
-    def __init__(self, config: Config, loop: Loop, listeners: list[socket.socket] = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        loop: Loop,
+        listeners: list[socket.socket] = (),  # type: ignore[assignment]
+        bus: Bus | None = None,
+        worker: int = 0,
+    ) -> None:
         self.loop = loop
         self.chat = Chat(chat_settings(config))
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         self.listeners: list[socket.socket] = []
         self.clients: dict[int, Connection] = {}  # by fd
-        self.per_ip: dict[str, int] = {}
+        self.local: dict[str, Connection] = {}  # our clients, by member id
+        self.worker = worker
+        self._ids = 0
+        self.bus = bus if bus is not None else LocalBus()
+        self.bus.deliver = self.apply
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
@@ -153,31 +139,58 @@ class Server:
         self.loop.call_later(ACCEPT_PAUSE, resume)
 
     def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
-        """Takes a connected socket as a new client, or turns it away over a limit."""
-        refusal = self._refusal(ip)
-        if refusal is not None:
-            log.info("refused a client from %s: %s", ip, refusal)
-            _refuse(sock, p.error(refusal))
+        """Takes a connected socket as a new client; the chat admits it or turns it away
+        when the connect event is applied (limits hold across all workers)."""
+        if self.shutting_down:
+            _refuse(sock, p.error("server shutting down"))
             return None
         tune_client_socket(sock)
-        conn = Connection(self, sock, ip, self.loop.clock())
+        self._ids += 1
+        conn = Connection(self, sock, ip, self.loop.clock(), f"{self.worker}:{self._ids}")
         self.clients[conn.fd] = conn
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        self.local[conn.id] = conn
         conn.events = READ
         self.loop.register(sock, READ, conn)
-        self.chat.connect(conn)
-        self._arm_idle(conn)
+        self.bus.publish(["connect", conn.id, ip])
         return conn
 
-    def _refusal(self, ip: str) -> str | None:
-        cfg = self.config
-        if self.shutting_down:
-            return "server shutting down"
-        if len(self.clients) >= cfg.max_clients:
-            return f"server is full (max {cfg.max_clients} clients)"
-        if cfg.max_clients_per_ip and self.per_ip.get(ip, 0) >= cfg.max_clients_per_ip:
-            return "too many connections from your address"
-        return None
+    # Events, in the bus's order: the same in every replica of the chat.
+
+    def apply(self, event: list) -> None:  # type: ignore[type-arg]
+        kind, member_id = event[0], event[1]
+        chat = self.chat
+        if kind == "line":
+            member = chat.by_id.get(member_id)
+            if member is not None and member.quit is None:
+                chat.line(member, event[2])
+                if member.quit is not None and member.local:
+                    self.local[member_id].close(member.quit)
+        elif kind == "connect":
+            self._admit(member_id, event[2])
+        elif kind == "disconnect":
+            member = chat.by_id.get(member_id)
+            if member is not None:
+                chat.disconnect(member, event[2])
+            self.local.pop(member_id, None)
+        elif kind == "gone":  # a worker died: its users left with it
+            prefix = f"{member_id}:"
+            for member in [m for i, m in chat.by_id.items() if i.startswith(prefix)]:
+                chat.disconnect(member, event[2])
+
+    def _admit(self, member_id: str, ip: str) -> None:
+        conn = self.local.get(member_id)
+        refusal = self.chat.refusal(ip)
+        if refusal is not None:
+            if conn is not None:
+                log.info("refused a client from %s: %s", ip, refusal)
+                self.local.pop(member_id)
+                conn.reason = refusal
+                _refuse(conn.sock, p.error(refusal))
+                self._close_now(conn)
+            return
+        self.chat.connect(conn if conn is not None else Member(ip, member_id, local=False))
+        if conn is not None:
+            self._arm_idle(conn)
 
     # Client events.
 
@@ -203,7 +216,7 @@ class Server:
 
     def _deliver(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
         """Hands lines to the chat in order, holding back what flood control delays."""
-        chat = self.chat
+        publish = self.bus.publish
         rate = self.config.flood_rate
         for index, line in enumerate(lines):
             if conn.reason is not None:
@@ -214,10 +227,7 @@ class Server:
                 self._hold_back(conn, lines[index:])
                 return
             else:
-                chat.line(conn, line)  # type: ignore[arg-type]
-                if conn.quit is not None:
-                    conn.close(conn.quit)
-                    return
+                publish(["line", conn.id, line])
 
     def _hold_back(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
         """Flood control: stop reading this client and replay its lines at flood_rate.
@@ -305,7 +315,7 @@ class Server:
             for conn in batch:
                 self._cancel_timer(conn)
                 conn.inbox = None
-                self.chat.disconnect(conn, conn.reason or CLOSED)
+                self.bus.publish(["disconnect", conn.id, conn.reason or CLOSED])
                 if conn.aborted:
                     conn.out.clear()  # what the broadcast queued after the abort
                 if conn.out:
@@ -329,11 +339,6 @@ class Server:
         if conn.events:
             self.loop.unregister(conn.sock)
             conn.events = 0
-        count = self.per_ip.get(conn.ip, 1) - 1
-        if count:
-            self.per_ip[conn.ip] = count
-        else:
-            self.per_ip.pop(conn.ip, None)
         conn.out.clear()
         conn.sock.close()
         if self.shutting_down and not self.clients:
@@ -426,21 +431,6 @@ class Server:
         for conn in list(self.clients.values()):
             self._close_now(conn)
         self.loop.stop()
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_free_heap() -> None:
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 def _refuse(sock: socket.socket, line: bytes) -> None:

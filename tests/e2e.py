@@ -30,12 +30,13 @@ class Chatd:
         log_file: Path | None = None,
         timeout: float = 10,
         preexec_fn: object = None,
+        any_port: bool = True,
     ) -> None:
         self.log_file = log_file
         if log_file is not None:
             args = (*args, "--log-file", str(log_file))
         self.proc = subprocess.Popen(
-            chatd_command("--port", "0", *args),
+            chatd_command(*(("--port", "0") if any_port else ()), *args),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from e2e import BIN, Chatd, chatd_command
+from e2e import BIN, Chatd, TcpPeer, chatd_command
 
 pytestmark = pytest.mark.e2e
 
@@ -243,3 +243,23 @@ def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_sighup_with_a_new_port_listens_there(tmp_path):
+    from chatd.benchtargets import free_port
+
+    path = tmp_path / "chatd.yaml"
+    path.write_text(f"port: {free_port()}\n")
+    with Chatd("--config", str(path), any_port=False) as server:
+        a = server.connect()
+        a.greeted()
+        new_port = free_port()
+        path.write_text(f"port: {new_port}\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log(b"config reloaded")
+        b = TcpPeer(socket.create_connection(("127.0.0.1", new_port), timeout=5))
+        assert b.greeted() == "guest2"
+        assert a.line() == "*** guest2 joined #lobby"  # the old client stayed
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert server.stop() == 0

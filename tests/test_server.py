@@ -236,7 +236,7 @@ def test_max_clients_per_ip(harness):
     assert third.closed()
     other = h.connect("10.0.0.8", read_greeting=False)
     assert other.lines()[-1].startswith("*** You joined")
-    assert h.server.per_ip == {"10.0.0.7": 2, "10.0.0.8": 1}
+    assert h.server.chat.per_ip == {"10.0.0.7": 2, "10.0.0.8": 1}
     kept[0].send("/quit")
     h.step(2)
     again = h.connect("10.0.0.7", read_greeting=False)
@@ -376,7 +376,7 @@ def test_accept_takes_every_pending_connection(harness):
     h.server.replace_listeners([listener])
     h.step()
     assert len(h.server.clients) == 3
-    assert sorted(h.server.per_ip) == ["10.9.0.0", "10.9.0.1", "10.9.0.2"]
+    assert sorted(h.server.chat.per_ip) == ["10.9.0.0", "10.9.0.1", "10.9.0.2"]
     for ours, _ in pairs:
         ours.close()
     h.server.replace_listeners([])
@@ -430,7 +430,7 @@ def test_timers_run_in_order_and_cancelled_ones_do_not(harness):
 
 
 def test_tcp_clients_get_nodelay_and_keepalive_for_half_open_peers():
-    from chatd.server import tune_client_socket
+    from chatd.sockets import tune_client_socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         tune_client_socket(sock)

@@ -101,11 +101,13 @@ def test_chatd_notifies_ready_reloading_stopping_and_the_watchdog(tmp_path, monk
 def test_socket_activation_uses_the_inherited_listener(tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    config = tmp_path / "chatd.yaml"
+    config.write_text("port: 1\n")  # never bound: the socket is systemd's
 
     def as_fd_3() -> None:
         os.dup2(listener.fileno(), 3)
 
-    command = " ".join(chatd_command("--port", "1", "--log-level", "debug"))
+    command = " ".join(chatd_command("--config", str(config)))
     proc = subprocess.Popen(
         ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
         preexec_fn=as_fd_3,
@@ -114,11 +116,19 @@ def test_socket_activation_uses_the_inherited_listener(tmp_path):
     )
     try:
         peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
-        assert peer.greeted() == "guest1"  # --port 1 was never bound: the socket was ours
+        assert peer.greeted() == "guest1"
+        config.write_text("port: 2\n")
+        proc.send_signal(signal.SIGHUP)  # a changed port cannot move systemd's socket
+        peer.send("/who")
+        assert peer.line() == "*** 1 users in #lobby: guest1"
+        second = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert second.greeted() == "guest2"
         proc.send_signal(signal.SIGTERM)
-        assert peer.line() == "*** server shutting down"
+        assert peer.until("*** server shutting down")
         assert proc.wait(10) == 0
-        assert f"listening on 127.0.0.1:{port}".encode() in proc.stderr.read()
+        log = proc.stderr.read()
+        assert f"listening on 127.0.0.1:{port}".encode() in log
+        assert b"bind/port are the socket unit's under socket activation" in log
     finally:
         proc.kill()
         proc.wait()

@@ -289,3 +289,31 @@ print(list(la)[-1], flush=True)
     assert watcher.stdout.readline().strip() == "*** server shutting down"
     assert watcher.wait(15) == 0
     assert machine.active("chatd") == "inactive"
+
+
+def test_make_install_into_a_staging_directory_and_uninstall(staging, tmp_path):
+    """GNU-style staging: DESTDIR never leaks into what is installed."""
+    stage = tmp_path / "stage"
+    make = ["make", "-C", str(staging / "src"), f"DESTDIR={stage}", "PREFIX=/opt/chatd"]
+    subprocess.run(
+        [*make, "install", f"WHEELS={staging / 'wheels'}", f"PYTHON={sys.executable}"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    venv = stage / "opt/chatd/lib/chatd/venv"
+    assert os.readlink(stage / "opt/chatd/bin/chatd") == "/opt/chatd/lib/chatd/venv/bin/chatd"
+    assert (venv / "bin/chatd").read_text().splitlines()[
+        0
+    ] == "#!/opt/chatd/lib/chatd/venv/bin/python"
+    assert str(stage) not in (venv / "pyvenv.cfg").read_text()
+    unit = (stage / "etc/systemd/system/chatd.service").read_text()
+    assert "ExecStart=/opt/chatd/bin/chatd --config /etc/chatd.yaml" in unit
+    assert (stage / "etc/systemd/system/chatd.socket").exists()
+    assert (stage / "etc/logrotate.d/chatd").exists()
+    (stage / "etc/chatd.yaml").write_text("port: 6000\n")  # the operator's own config
+    subprocess.run([*make, "install", f"WHEELS={staging / 'wheels'}", f"PYTHON={sys.executable}"],
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    assert (stage / "etc/chatd.yaml").read_text() == "port: 6000\n"  # kept
+    subprocess.run([*make, "uninstall"], check=True, capture_output=True, timeout=60)
+    assert not (stage / "opt/chatd/bin/chatd").exists() and not venv.exists()
+    assert not (stage / "etc/systemd/system/chatd.service").exists()
+    assert (stage / "etc/chatd.yaml").exists()  # config stays
