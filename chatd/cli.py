@@ -101,7 +101,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     """Listen (or take systemd's sockets), detach if asked, and run until stopped."""
     from . import systemd
     from .daemon import Pidfile, PidfileError, daemon_context
-    from .runner import Runner, hold_signals
+    from .runner import hold_signals
     from .sockets import open_listener
 
     hold_signals()
@@ -109,7 +109,8 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     inherited = bool(listeners)
     if not listeners:
         try:
-            listeners = [open_listener(config.bind, config.port)]
+            workers = config.worker_count() > 1
+            listeners = [open_listener(config.bind, config.port, reuse_port=workers)]
         except OSError as exc:
             print(
                 f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
@@ -125,12 +126,23 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
         elif config.daemon:
             keep = [*listeners, *logs.open_streams()]
             with daemon_context(keep, pidfile):
-                return Runner(config, listeners, given, inherited).run()
+                return run(config, listeners, given, inherited)
         with pidfile or contextlib.nullcontext():
-            return Runner(config, listeners, given, inherited).run()
+            return run(config, listeners, given, inherited)
     except PidfileError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
+
+
+def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:
+    """One process, or a master over workers: the same server either way."""
+    if config.worker_count() > 1:
+        from .master import Master
+
+        return Master(config, listeners, given, inherited).run()
+    from .runner import Runner
+
+    return Runner(config, listeners, given, inherited).run()
 
 
 if __name__ == "__main__":

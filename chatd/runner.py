@@ -14,9 +14,11 @@ from typing import Any
 
 from . import config as cfg
 from . import logs, systemd
+from .bus import HubLink
 from .loop import Loop, raise_nofile_limit
 from .server import Server
 from .sockets import open_listener
+from .worker import LinkSocket
 
 log = logging.getLogger("chatd.runner")
 
@@ -30,12 +32,17 @@ class Runner:
         listeners: list[socket.socket],
         overrides: dict[str, Any],
         inherited: bool = False,
+        link: socket.socket | None = None,
+        worker: int = 0,
     ) -> None:
         self.config = config
         self.overrides = overrides
-        self.inherited = inherited  # the listeners are systemd's (socket activation)
+        self.inherited = inherited  # the listeners are systemd's or the master's
         self.loop = Loop()
-        self.server = Server(config, self.loop, listeners)
+        bus = HubLink() if link is not None else None
+        self.server = Server(config, self.loop, listeners, bus, worker)
+        if link is not None:  # a worker: chat events go through the master's hub
+            LinkSocket(self.loop, link, bus, self.server.shutdown)  # type: ignore[arg-type]
         self.notifier = systemd.Notifier()
 
     def run(self) -> int:

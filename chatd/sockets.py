@@ -5,12 +5,18 @@ from __future__ import annotations
 import socket
 
 
-def open_listener(bind: str, port: int) -> socket.socket:
-    """A non-blocking listening TCP socket; '::' listens on IPv4 too."""
+def open_listener(bind: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A non-blocking listening TCP socket; '::' listens on IPv4 too.
+
+    reuse_port: one such socket per worker on the same port, and the kernel spreads the
+    connections among them (only with several workers: two chatds must not share a port
+    by accident)."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((bind, port))

@@ -1,0 +1,297 @@
+"""The master: listening sockets, signals, sd_notify and worker processes; no client ever.
+
+Like gunicorn's arbiter, signal handlers only wake the loop, which calls handle_<name>.
+Each worker is a single-threaded loop with its own replica of the chat; the master's hub
+gives every chat event one order and sends it to every worker (see bus.py).  A worker that
+dies is replaced at once (its users' rooms see them leave); one that stops reading the bus
+is killed before its backlog can grow the master; if the master dies, the workers stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import selectors
+import signal
+import socket
+import traceback
+from typing import Any
+
+from . import config as cfg
+from . import logs, systemd
+from .bus import Hub
+from .loop import Loop
+from .sockets import open_listener
+
+log = logging.getLogger("chatd.master")
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+SIGNALS = ("TERM", "INT", "HUP", "USR1", "CHLD")
+GRACE = 10.0  # seconds the workers get to stop before SIGKILL
+RESPAWN_BACKOFF = 1.0  # a worker that died this soon after starting waits this long
+EX_SOFTWARE = 70
+
+
+class Child:
+    __slots__ = ("slot", "pid", "sock", "started", "events")
+
+    def __init__(self, slot: int, pid: int, sock: socket.socket, started: float) -> None:
+        self.slot, self.pid, self.sock, self.started = slot, pid, sock, started
+        self.events = READ
+
+
+class Master:
+    def __init__(
+        self,
+        config: cfg.Config,
+        listeners: list[socket.socket],
+        overrides: dict[str, Any],
+        inherited: bool = False,
+    ) -> None:
+        self.config = config
+        self.listeners = listeners
+        self.overrides = overrides
+        self.inherited = inherited
+        self.loop = Loop()
+        self.hub = Hub()
+        self.children: dict[int, Child] = {}  # by slot
+        self.slot_listeners: dict[int, list[socket.socket]] = {}
+        self.notifier = systemd.Notifier()
+        self.stopping = False
+        self.loop.on_tick(self.flush)
+
+    # Running.
+
+    def run(self) -> int:
+        from .runner import signal_numbers
+
+        for name in SIGNALS:
+            signum = getattr(signal, "SIG" + name)
+            self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
+        for slot in range(self.config.worker_count()):
+            self.spawn(slot)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signal_numbers() | {signal.SIGCHLD})
+        where = ", ".join(_address(s) for s in self.listeners)
+        log.info("chatd master listening on %s with %d workers", where, len(self.children))
+        self.notifier.ready(f"{len(self.children)} workers on {where}")
+        if self.notifier.watchdog_interval:
+            self._watchdog()
+        try:
+            self.loop.run()
+        finally:
+            self.loop.close(restore_signals=False)
+        log.info("chatd stopped")
+        return 0
+
+    def listeners_for(self, slot: int) -> list[socket.socket]:
+        """Slot 0 has the first socket; others an SO_REUSEPORT twin on the same port,
+        kept by the master across respawns (so no queued connection is lost). systemd's
+        sockets are shared by all."""
+        if self.inherited or slot == 0:
+            return self.listeners
+        if slot not in self.slot_listeners:
+            host, port = self.listeners[0].getsockname()[:2]
+            self.slot_listeners[slot] = [open_listener(host, port, reuse_port=True)]
+        return self.slot_listeners[slot]
+
+    def spawn(self, slot: int) -> None:
+        listeners = self.listeners_for(slot)
+        ours, theirs = socket.socketpair()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            os._exit(self._be_worker(slot, theirs, listeners))
+        theirs.close()
+        ours.setblocking(False)
+        self.hub.add(slot)
+        child = Child(slot, pid, ours, self.loop.clock())
+        self.children[slot] = child
+        self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
+        log.info("worker %d started: pid %d", slot, pid)
+
+    def _be_worker(self, slot: int, link: socket.socket, listeners: list[socket.socket]) -> int:
+        """In the child: drop the master's state, then run one worker loop."""
+        from .runner import Runner
+        from .worker import die_with_parent
+
+        try:
+            die_with_parent()
+            for child in self.children.values():
+                child.sock.close()
+            self.loop.close(restore_signals=True)  # the selector is made anew after fork
+            for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+                os.environ.pop(name, None)  # the master speaks for the service
+            for other in {id(s): s for ls in self.slot_listeners.values() for s in ls}.values():
+                if other not in listeners:
+                    other.close()
+            runner = Runner(self.config, listeners, self.overrides, True, link, slot)
+            return runner.run()
+        except BaseException:
+            traceback.print_exc()
+            return EX_SOFTWARE
+
+    # The bus.
+
+    def _on_child(self, child: Child, mask: int) -> None:
+        if mask & WRITE:
+            self._write(child)
+        if mask & READ:
+            try:
+                data = child.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # exiting; SIGCHLD does the rest
+                self.loop.unregister(child.sock)
+                child.events = 0
+                return
+            self.hub.received(child.slot, data)
+
+    def flush(self) -> None:
+        """End of tick: every worker gets what the hub queued for it, in one send."""
+        for child in list(self.children.values()):
+            self._write(child)
+        for slot in self.hub.stuck():
+            child = self.children.get(slot)
+            if child is not None:
+                log.error("worker %d stopped reading the bus: killing it", slot)
+                self._kill(child, signal.SIGKILL)
+                self.hub.remove(slot)
+
+    def _write(self, child: Child) -> None:
+        if child.slot not in self.hub.outboxes or child.events == 0:
+            return
+        data = self.hub.take_output(child.slot)
+        sent = 0
+        if data:
+            try:
+                sent = child.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                sent = len(data)  # it is going; SIGCHLD will say so
+        self.hub.put_back(child.slot, data[sent:])
+        want = READ | (WRITE if sent < len(data) else 0)
+        if want != child.events:
+            self.loop.modify(child.sock, want, lambda mask: self._on_child(child, mask))
+            child.events = want
+
+    # Signals.
+
+    def handle_chld(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            self._reap(pid, status)
+        if self.stopping and not self.children:
+            self.loop.stop()
+
+    def _reap(self, pid: int, status: int) -> None:
+        child = next((c for c in self.children.values() if c.pid == pid), None)
+        if child is None:
+            return
+        del self.children[child.slot]
+        self.loop.unregister(child.sock)
+        child.sock.close()
+        self.hub.remove(child.slot)
+        how = _describe(status)
+        if self.stopping:
+            log.info("worker %d stopped (%s)", child.slot, how)
+            return
+        log.warning("worker %d (pid %d) %s", child.slot, pid, how)
+        self.hub.announce(["gone", child.slot, "connection lost"])
+        if child.slot < self.config.worker_count():
+            quick = self.loop.clock() - child.started < RESPAWN_BACKOFF
+            if quick:  # crashing at start: do not spin
+                self.loop.call_later(RESPAWN_BACKOFF, lambda: self._respawn(child.slot))
+            else:
+                self.spawn(child.slot)
+
+    def _respawn(self, slot: int) -> None:
+        if not self.stopping and slot not in self.children:
+            self.spawn(slot)
+
+    def handle_term(self) -> None:
+        self._stop("SIGTERM")
+
+    def handle_int(self) -> None:
+        self._stop("SIGINT")
+
+    def _stop(self, why: str) -> None:
+        if self.stopping:
+            return
+        log.info("%s: stopping %d workers", why, len(self.children))
+        self.stopping = True
+        self.notifier.stopping()
+        for child in self.children.values():
+            self._kill(child, signal.SIGTERM)
+        self.loop.call_later(GRACE, self._force_stop)
+        if not self.children:
+            self.loop.stop()
+
+    def _force_stop(self) -> None:
+        for child in self.children.values():
+            self._kill(child, signal.SIGKILL)
+
+    def handle_hup(self) -> None:
+        """Reload: the master checks the file; each worker re-reads it; the count adapts."""
+        self.notifier.reloading()
+        logs.reopen()
+        try:
+            new = cfg.override(cfg.load(self.config.source), self.overrides)
+        except (cfg.ConfigError, FileNotFoundError) as exc:
+            log.error("SIGHUP: config not reloaded, keeping the running one: %s", exc)
+            self.notifier.ready("reload failed; running on the old config")
+            return
+        if (new.bind, new.port) != (self.config.bind, self.config.port):
+            log.warning("SIGHUP: a new bind/port needs a restart when running workers")
+            new = dataclasses.replace(new, bind=self.config.bind, port=self.config.port)
+        logs.set_level(new.log_level)
+        self.config = new
+        for child in self.children.values():
+            self._kill(child, signal.SIGHUP)
+        wanted = new.worker_count()
+        for slot in range(wanted):
+            if slot not in self.children:
+                self.spawn(slot)
+        for child in [c for c in self.children.values() if c.slot >= wanted]:
+            log.info("retiring worker %d", child.slot)
+            self._kill(child, signal.SIGTERM)
+            for listener in self.slot_listeners.pop(child.slot, []):
+                listener.close()
+        log.info("SIGHUP: config reloaded from %s (%d workers)", new.source, wanted)
+        self.notifier.ready(f"{wanted} workers")
+
+    def handle_usr1(self) -> None:
+        logs.reopen()
+        for child in self.children.values():
+            self._kill(child, signal.SIGUSR1)
+
+    def _kill(self, child: Child, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signum)
+
+    def _watchdog(self) -> None:
+        self.notifier.watchdog()
+        interval = self.notifier.watchdog_interval
+        if interval and not self.stopping:
+            self.loop.call_later(interval, self._watchdog)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,222 @@
+"""The bus in memory: framing, the hub's one order, and two workers' replicas of the chat
+joined by an in-memory hub (every cross-worker behaviour, stepped, no processes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+
+import pytest
+from conftest import FakeClock, Peer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatd.bus import BusError, FrameSplitter, Hub, HubLink, decode, encode
+from chatd.config import Config
+from chatd.loop import Loop
+from chatd.server import Server
+
+EVENTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("line"), st.text(max_size=5), st.text(max_size=40)),
+        st.tuples(st.just("connect"), st.text(max_size=5), st.just("10.0.0.1")),
+    ).map(list),
+    max_size=20,
+)
+
+
+@given(EVENTS, st.lists(st.integers(min_value=0, max_value=2000), max_size=10))
+def test_any_split_of_the_bus_stream_yields_the_same_events(events, cuts):
+    stream = b"".join(encode(e) for e in events)
+    points = sorted({min(c, len(stream)) for c in cuts})
+    splitter = FrameSplitter()
+    frames = []
+    for a, b in zip([0, *points], [*points, len(stream)], strict=True):
+        frames += splitter.feed(stream[a:b])
+    assert [decode(f) for f in frames] == events
+    assert splitter.buffered == 0
+
+
+def test_text_survives_the_bus_exactly():
+    event = ["line", "0:1", "héllo \t☃ \ufffd"]
+    assert decode(encode(event)) == event
+
+
+def test_an_oversized_frame_is_refused():
+    with pytest.raises(BusError):
+        FrameSplitter().feed(b"\xff\xff\xff\xff")
+
+
+def test_hub_sends_every_frame_to_every_worker_in_one_order():
+    hub = Hub()
+    for worker in (0, 1, 2):
+        hub.add(worker)
+    a, b = encode(["line", "0:1", "first"]), encode(["line", "1:1", "second"])
+    hub.received(0, a[:3])
+    hub.received(1, b)
+    hub.received(0, a[3:])
+    for worker in (0, 1, 2):
+        assert hub.take_output(worker) == b + a
+
+
+def test_hub_backlog_is_capped_not_unbounded():
+    hub = Hub(max_backlog=100)
+    hub.add(0)
+    hub.add(1)
+    frame = encode(["line", "0:1", "x" * 40])
+    hub.received(0, frame)
+    hub.put_back(0, hub.take_output(0))  # worker 0 could not take it
+    assert hub.stuck() == []
+    hub.received(0, frame * 3)
+    hub.take_output(1)
+    hub.put_back(1, b"")
+    assert hub.stuck() == [0]  # worker 0 stopped reading; worker 1 kept up
+
+
+class Worker:
+    def __init__(self, index: int, **settings: object) -> None:
+        base = {"server_name": "test", "flood_rate": 0, **settings}
+        self.config = dataclasses.replace(Config(), **base)  # type: ignore[arg-type]
+        self.loop = Loop(clock=FakeClock())
+        self.link = HubLink()
+        self.server = Server(self.config, self.loop, bus=self.link, worker=index)
+        self.index = index
+
+
+class Cluster:
+    """Workers and a hub in one process; step() moves every byte once around."""
+
+    def __init__(self, count: int = 2, **settings: object) -> None:
+        self.hub = Hub()
+        self.workers = [Worker(i, **settings) for i in range(count)]
+        for w in self.workers:
+            self.hub.add(w.index)
+
+    def step(self, times: int = 3) -> None:
+        for _ in range(times):
+            for w in self.workers:
+                w.loop.run_once(0)
+                self.hub.received(w.index, w.link.take_output())
+            for w in self.workers:
+                w.link.received(self.hub.take_output(w.index))
+                w.server.end_of_tick()
+
+    def connect(self, worker: int, read_greeting: bool = True) -> Peer:
+        ours, theirs = socket.socketpair()
+        self.workers[worker].server.adopt(theirs, "10.0.0.1")
+        peer = Peer(ours)
+        self.step()
+        if read_greeting:
+            peer.lines()
+        return peer
+
+    def close(self) -> None:
+        for w in self.workers:
+            for conn in list(w.server.clients.values()):
+                conn.sock.close()
+            w.loop.close()
+
+
+@pytest.fixture
+def cluster():
+    made: list[Cluster] = []
+
+    def make(count: int = 2, **settings: object) -> Cluster:
+        made.append(Cluster(count, **settings))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def test_chat_crosses_workers_and_guest_numbers_are_global(cluster):
+    c = cluster()
+    a = c.connect(0, read_greeting=False)
+    b = c.connect(1, read_greeting=False)
+    assert "*** You are guest1" in a.lines()
+    greeting = b.lines()
+    assert greeting[-2:] == [
+        "*** You are guest2",
+        "*** You joined #lobby (2 users: guest1, guest2)",
+    ]
+    a.send("hello over there")
+    c.step()
+    assert b.lines() == ["<guest1> hello over there"]
+    assert a.lines() == []
+
+
+def test_msg_me_who_rooms_across_workers(cluster):
+    c = cluster()
+    a, b = c.connect(0), c.connect(1)
+    a.lines()
+    b.send("/nick bob")
+    c.step()
+    a.lines(), b.lines()
+    a.send("/msg BOB psst", "/me waves", "/who", "/join dev", "/rooms")
+    c.step()
+    assert b.lines() == ["*guest1* psst", "* guest1 waves", "*** guest1 left #lobby (joined #dev)"]
+    assert a.lines() == [
+        "-> *bob* psst",
+        "*** 2 users in #lobby: guest1, bob",
+        "*** You joined #dev (1 users: guest1)",
+        "*** #dev (1 users)",
+        "*** #lobby (1 users)",
+    ]
+
+
+def test_a_nick_is_unique_across_workers_even_when_both_ask_at_once(cluster):
+    c = cluster()
+    a, b = c.connect(0), c.connect(1)
+    a.lines()
+    a.send("/nick Alice")
+    b.send("/nick aLiCe")
+    c.step()
+    answers = a.lines() + b.lines()
+    assert sum(line.startswith("*** You are now ") for line in answers) == 1
+    assert sum(line.startswith("*** error: nick ") for line in answers) == 1
+    nicks = [sorted(w.server.chat.nicks) for w in c.workers]
+    assert nicks[0] == nicks[1]  # the replicas agree
+
+
+def test_limits_hold_for_the_whole_server(cluster):
+    c = cluster(max_clients=2, max_clients_per_ip=0)
+    c.connect(0), c.connect(1)
+    third = c.connect(0, read_greeting=False)
+    assert third.lines() == ["*** error: server is full (max 2 clients)"]
+    assert third.closed()
+    c2 = cluster(max_clients_per_ip=1)
+    c2.connect(1)
+    other = c2.connect(0, read_greeting=False)
+    assert other.lines() == ["*** error: too many connections from your address"]
+
+
+def test_one_senders_lines_arrive_in_order_everywhere(cluster):
+    c = cluster(3)
+    sender, x, y = c.connect(0), c.connect(1), c.connect(2)
+    sender.lines(), x.lines()
+    sender.send("".join(f"line {i}\n" for i in range(300)).encode())
+    c.step(5)
+    expected = [f"<guest1> line {i}" for i in range(300)]
+    assert x.lines() == expected and y.lines() == expected
+
+
+def test_a_gone_worker_users_leave_their_rooms(cluster):
+    c = cluster()
+    a, _b = c.connect(0), c.connect(1)
+    a.lines()
+    c.hub.announce(["gone", 1, "connection lost"])
+    c.step()
+    assert a.lines() == ["*** guest2 left #lobby (connection lost)"]
+    assert list(c.workers[0].server.chat.nicks) == ["guest1"]
+
+
+def test_quit_and_disconnect_cross_workers(cluster):
+    c = cluster()
+    a, b = c.connect(0), c.connect(1)
+    a.lines()
+    b.send("/quit bye now")
+    c.step()
+    assert b.lines() == ["*** Bye"]
+    assert a.lines() == ["*** guest2 left #lobby (bye now)"]
+    assert b.closed()
