@@ -7,7 +7,7 @@ import dataclasses
 import socket
 
 import pytest
-from conftest import FakeClock, Peer
+from harness import FakeClock, Peer
 from hypothesis import given
 from hypothesis import strategies as st
 
