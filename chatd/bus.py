@@ -111,16 +111,20 @@ class Hub:
     """The master's sequencer: every frame from any worker goes to every worker, in the
     order the hub read them.  Frames are forwarded as they came, never decoded."""
 
-    def __init__(self, max_backlog: int = 64 << 20) -> None:
+    def __init__(
+        self, max_backlog: int = 64 << 20, observe: Callable[[bytes], None] | None = None
+    ) -> None:
         self.max_backlog = max_backlog
+        self.observe = observe  # sees every frame, in the order the workers will
         self.splitters: dict[int, FrameSplitter] = {}
         self.outboxes: dict[int, list[bytes]] = {}
         self.backlog: dict[int, int] = {}
 
-    def add(self, worker: int) -> None:
+    def add(self, worker: int, first: bytes = b"") -> None:
+        """A worker joins the stream; first (its state) is the first frame it reads."""
         self.splitters[worker] = FrameSplitter()
-        self.outboxes[worker] = []
-        self.backlog[worker] = 0
+        self.outboxes[worker] = [first] if first else []
+        self.backlog[worker] = len(first)
 
     def remove(self, worker: int) -> None:
         self.splitters.pop(worker, None)
@@ -137,6 +141,9 @@ class Hub:
     def _broadcast(self, frames: list[bytes]) -> None:
         if not frames:
             return
+        if self.observe is not None:
+            for frame in frames:
+                self.observe(frame)
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         for worker, outbox in self.outboxes.items():
             outbox.append(data)

@@ -9,11 +9,13 @@ per-delivery cost is what bounds a chat server's fan-out).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 from . import protocol as p
 
@@ -60,6 +62,10 @@ class Room:
         # Local member -> its output queue: what a broadcast appends to.
         self.queues: dict[Member, list[bytes]] = {}
 
+
+# Settings whose value decides shared outcomes (who is admitted, where they land): they
+# change only through an ordered "settings" event, never by one replica alone.
+REPLICATED = ("max_clients", "max_clients_per_ip", "default_room")
 
 _consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
 
@@ -112,6 +118,67 @@ class Chat:
         return len(self.nicks)
 
     # Events from the server.
+
+    # Bus events: every replica applies the same ones in the same order (see bus.py).
+
+    def apply(
+        self, event: list[Any], local: Mapping[str, Member]
+    ) -> tuple[str, Member, str] | None:
+        """Applies one event; tells the caller what to do for a local member:
+        ("refuse", member, why), ("joined", member, ""), ("quit", member, reason)."""
+        kind = event[0]
+        if kind == "line":
+            member = self.by_id.get(event[1])
+            if member is not None and member.quit is None:
+                self.line(member, event[2])
+                if member.quit is not None:
+                    return ("quit", member, member.quit)
+        elif kind == "connect":
+            member = local.get(event[1]) or Member(event[2], event[1], local=False)
+            refusal = self.refusal(event[2])
+            if refusal is not None:
+                return ("refuse", member, refusal)
+            self.connect(member)
+            return ("joined", member, "")
+        elif kind == "disconnect":
+            member = self.by_id.get(event[1])
+            if member is not None:
+                self.disconnect(member, event[2])
+        elif kind == "gone":  # a worker died: its users left with it
+            prefix = f"{event[1]}:"
+            for member in [m for i, m in self.by_id.items() if i.startswith(prefix)]:
+                self.disconnect(member, event[2])
+        elif kind == "settings":
+            self.reconfigure(dataclasses.replace(self.settings, **event[1]))
+        elif kind == "state":
+            self.restore(event[1])
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The shared state, for a worker that starts while others run."""
+        s = self.settings
+        return {
+            "guests": self._guests,
+            "settings": {k: getattr(s, k) for k in REPLICATED},
+            "rooms": [
+                [room.name, [[m.id, m.label, m.nick] for m in room.members]]
+                for room in self.rooms.values()
+            ],
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Loads a snapshot into an empty replica (it has no local members yet)."""
+        self._guests = snapshot["guests"]
+        self.reconfigure(dataclasses.replace(self.settings, **snapshot["settings"]))
+        for name, members in snapshot["rooms"]:
+            room = self.rooms[name.lower()] = Room(name)
+            for member_id, label, nick in members:
+                member = Member(label, member_id, local=False)
+                member.nick, member.room = nick, room
+                room.members[member] = None
+                self.nicks[nick.lower()] = member
+                self.by_id[member_id] = member
+                self.per_ip[label] = self.per_ip.get(label, 0) + 1
 
     def refusal(self, label: str) -> str | None:
         """Why a new user from label would be over a limit, if it would."""

@@ -21,8 +21,10 @@ from typing import Any
 
 from . import config as cfg
 from . import logs, systemd
-from .bus import Hub
+from .bus import Hub, decode, encode
+from .chat import REPLICATED, Chat
 from .loop import Loop
+from .server import chat_settings
 from .sockets import open_listener
 
 log = logging.getLogger("chatd.master")
@@ -55,7 +57,10 @@ class Master:
         self.overrides = overrides
         self.inherited = inherited
         self.loop = Loop()
-        self.hub = Hub()
+        # The master's own replica: state only (it has no clients), so that a worker
+        # that starts while others run can be given the chat as it stands.
+        self.chat = Chat(chat_settings(config))
+        self.hub = Hub(observe=self._observe)
         self.children: dict[int, Child] = {}  # by slot
         self.slot_listeners: dict[int, list[socket.socket]] = {}
         self.notifier = systemd.Notifier()
@@ -65,14 +70,12 @@ class Master:
     # Running.
 
     def run(self) -> int:
-        from .runner import signal_numbers
-
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
         for slot in range(self.config.worker_count()):
             self.spawn(slot)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signal_numbers() | {signal.SIGCHLD})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _signal_numbers())
         where = ", ".join(_address(s) for s in self.listeners)
         log.info("chatd master listening on %s with %d workers", where, len(self.children))
         self.notifier.ready(f"{len(self.children)} workers on {where}")
@@ -99,14 +102,17 @@ class Master:
     def spawn(self, slot: int) -> None:
         listeners = self.listeners_for(slot)
         ours, theirs = socket.socketpair()
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        # Until the child has its own handlers, a signal to it must not run ours: they
+        # would write to the master's wakeup socket, which the child shares for a moment.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _signal_numbers())
         pid = os.fork()
         if pid == 0:
             ours.close()
             os._exit(self._be_worker(slot, theirs, listeners))
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
-        self.hub.add(slot)
+        self.hub.add(slot, first=encode(["state", self.chat.snapshot()]))
         child = Child(slot, pid, ours, self.loop.clock())
         self.children[slot] = child
         self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
@@ -134,6 +140,10 @@ class Master:
             return EX_SOFTWARE
 
     # The bus.
+
+    def _observe(self, frame: bytes) -> None:
+        self.chat.apply(decode(frame), {})
+        self.chat.dirty.clear()
 
     def _on_child(self, child: Child, mask: int) -> None:
         if mask & WRITE:
@@ -256,6 +266,8 @@ class Master:
             new = dataclasses.replace(new, bind=self.config.bind, port=self.config.port)
         logs.set_level(new.log_level)
         self.config = new
+        shared = chat_settings(new)
+        self.hub.announce(["settings", {k: getattr(shared, k) for k in REPLICATED}])
         for child in self.children.values():
             self._kill(child, signal.SIGHUP)
         wanted = new.worker_count()
@@ -284,6 +296,10 @@ class Master:
         interval = self.notifier.watchdog_interval
         if interval and not self.stopping:
             self.loop.call_later(interval, self._watchdog)
+
+
+def _signal_numbers() -> set[int]:
+    return {getattr(signal, "SIG" + name) for name in SIGNALS}
 
 
 def _describe(status: int) -> str:

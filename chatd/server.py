@@ -8,6 +8,7 @@ flushed, once per loop tick.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import selectors
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from . import __version__
 from . import protocol as p
 from .bus import Bus, LocalBus
-from .chat import Chat, ChatSettings, Member
+from .chat import REPLICATED, Chat, ChatSettings
 from .config import Config
 from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
 from .loop import Loop, Timer
@@ -81,8 +82,15 @@ class Server:
     # Configuration.
 
     def reconfigure(self, config: Config) -> None:
-        """Applies a new config to running clients; the listeners are the caller's."""
-        self.chat.reconfigure(chat_settings(config))
+        """Applies a new config to running clients; the listeners are the caller's.
+
+        With several workers the settings that decide shared outcomes come as an ordered
+        event from the master instead (chat.REPLICATED), so the replicas never disagree."""
+        settings = chat_settings(config)
+        if not isinstance(self.bus, LocalBus):
+            kept = {k: getattr(self.chat.settings, k) for k in REPLICATED}
+            settings = dataclasses.replace(settings, **kept)
+        self.chat.reconfigure(settings)
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
@@ -157,40 +165,23 @@ class Server:
     # Events, in the bus's order: the same in every replica of the chat.
 
     def apply(self, event: list) -> None:  # type: ignore[type-arg]
-        kind, member_id = event[0], event[1]
-        chat = self.chat
-        if kind == "line":
-            member = chat.by_id.get(member_id)
-            if member is not None and member.quit is None:
-                chat.line(member, event[2])
-                if member.quit is not None and member.local:
-                    self.local[member_id].close(member.quit)
-        elif kind == "connect":
-            self._admit(member_id, event[2])
-        elif kind == "disconnect":
-            member = chat.by_id.get(member_id)
-            if member is not None:
-                chat.disconnect(member, event[2])
-            self.local.pop(member_id, None)
-        elif kind == "gone":  # a worker died: its users left with it
-            prefix = f"{member_id}:"
-            for member in [m for i, m in chat.by_id.items() if i.startswith(prefix)]:
-                chat.disconnect(member, event[2])
-
-    def _admit(self, member_id: str, ip: str) -> None:
-        conn = self.local.get(member_id)
-        refusal = self.chat.refusal(ip)
-        if refusal is not None:
-            if conn is not None:
-                log.info("refused a client from %s: %s", ip, refusal)
-                self.local.pop(member_id)
-                conn.reason = refusal
-                _refuse(conn.sock, p.error(refusal))
-                self._close_now(conn)
+        action = self.chat.apply(event, self.local)
+        if event[0] == "disconnect":
+            self.local.pop(event[1], None)
+        if action is None or not action[1].local:
             return
-        self.chat.connect(conn if conn is not None else Member(ip, member_id, local=False))
-        if conn is not None:
+        what, member, reason = action
+        conn: Connection = member  # type: ignore[assignment]  # local members are ours
+        if what == "joined":
             self._arm_idle(conn)
+        elif what == "quit":
+            conn.close(reason)
+        elif what == "refuse":
+            log.info("refused a client from %s: %s", conn.ip, reason)
+            self.local.pop(conn.id, None)
+            conn.reason = reason
+            _refuse(conn.sock, p.error(reason))
+            self._close_now(conn)
 
     # Client events.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import selectors
 import signal
 import socket
@@ -97,9 +98,19 @@ class Chatd:
         finally:
             self._drain()
 
-    def _drain(self) -> None:
+    def _drain(self, timeout: float = 5) -> None:
+        """Reads the rest of the log; bounded, as workers may hold the pipe a moment."""
         assert self.proc.stderr is not None
-        self.log += self.proc.stderr.read() or b""
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                break
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            self.log += data
         self.proc.stderr.close()
         if self.proc.stdout:
             self.proc.stdout.close()
@@ -150,10 +161,20 @@ class TcpPeer:
         return you.split()[3]
 
     def eof(self, timeout: float = 5) -> bool:
-        self.sock.settimeout(timeout)
-        rest = self.sock.recv(65536)
-        self.buf += rest
-        return rest == b""
+        """Reads what is left; True once the server has closed (FIN or reset)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                rest = self.sock.recv(65536)
+            except ConnectionResetError:
+                return True
+            except TimeoutError:
+                return False
+            if not rest:
+                return True
+            self.buf += rest
+        return False
 
     def close(self) -> None:
         self.sock.close()

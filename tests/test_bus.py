@@ -181,9 +181,10 @@ def test_a_nick_is_unique_across_workers_even_when_both_ask_at_once(cluster):
 
 def test_limits_hold_for_the_whole_server(cluster):
     c = cluster(max_clients=2, max_clients_per_ip=0)
-    c.connect(0), c.connect(1)
+    kept = [c.connect(0), c.connect(1)]
     third = c.connect(0, read_greeting=False)
     assert third.lines() == ["*** error: server is full (max 2 clients)"]
+    assert all(not peer.closed() for peer in kept)
     assert third.closed()
     c2 = cluster(max_clients_per_ip=1)
     c2.connect(1)
@@ -220,3 +221,52 @@ def test_quit_and_disconnect_cross_workers(cluster):
     assert b.lines() == ["*** Bye"]
     assert a.lines() == ["*** guest2 left #lobby (bye now)"]
     assert b.closed()
+
+
+def test_a_late_worker_gets_the_chat_as_it_stands(cluster):
+    from chatd.bus import encode
+    from chatd.chat import Chat, ChatSettings
+
+    c = cluster()
+    a, b = c.connect(0), c.connect(1)
+    a.lines()
+    a.send("/nick alice", "/join dev")
+    c.step()
+    # What the master does for a new worker: its own replica's snapshot comes first.
+    master = Chat(ChatSettings())
+    for w in c.workers[:1]:
+        master.restore(w.server.chat.snapshot())
+    late = Worker(2)
+    c.workers.append(late)
+    c.hub.add(2, first=encode(["state", master.snapshot()]))
+    newcomer = c.connect(2, read_greeting=False)
+    greeting = newcomer.lines()
+    assert greeting[-2:] == [
+        "*** You are guest3",
+        "*** You joined #lobby (2 users: guest2, guest3)",
+    ]
+    newcomer.send("/who", "/rooms", "/nick ALICE", "/msg alice hi")
+    c.step()
+    assert newcomer.lines() == [
+        "*** 2 users in #lobby: guest2, guest3",
+        "*** #dev (1 users)",
+        "*** #lobby (2 users)",
+        "*** error: nick ALICE is taken",
+        "-> *alice* hi",
+    ]
+    assert a.lines()[-1] == "*guest3* hi"
+    assert b.lines()[-1] == "*** guest3 joined #lobby"
+
+
+def test_shared_settings_change_in_the_event_order(cluster):
+    c = cluster(max_clients=10)
+    kept = [c.connect(0), c.connect(1)]
+    for w in c.workers:  # a local reload alone must not change a shared outcome
+        w.server.reconfigure(dataclasses.replace(w.config, max_clients=2))
+    assert all(w.server.chat.settings.max_clients == 10 for w in c.workers)
+    shared = {"max_clients": 2, "max_clients_per_ip": 0, "default_room": "lobby"}
+    c.hub.announce(["settings", shared])
+    c.step()
+    third = c.connect(1, read_greeting=False)
+    assert third.lines() == ["*** error: server is full (max 2 clients)"]
+    assert all(not peer.closed() for peer in kept)

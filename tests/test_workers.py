@@ -1,0 +1,176 @@
+"""Several workers under a master, end to end: real processes on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+from e2e import Chatd, TcpPeer
+
+pytestmark = pytest.mark.e2e
+
+
+def connected_by(server: Chatd, nick: str) -> int:
+    """The pid of the worker that logged this client's connection."""
+    match = server.wait_log(re.compile(rb"chatd\[(\d+)\] INFO " + nick.encode() + rb" connected"))
+    return int(match.group(1))
+
+
+def spread(server: Chatd, want_workers: int = 2, limit: int = 40) -> dict[int, list]:
+    """Clients until at least want_workers workers have one; worker pid -> [(nick, peer)]."""
+    by_worker: dict[int, list] = {}
+    for _ in range(limit):
+        peer = server.connect()
+        nick = peer.greeted()
+        by_worker.setdefault(connected_by(server, nick), []).append((nick, peer))
+        if len(by_worker) >= want_workers:
+            return by_worker
+    raise AssertionError(f"all {limit} clients landed on {list(by_worker)}")
+
+
+def drain(peer: TcpPeer, quiet: float = 0.3) -> list[str]:
+    lines = []
+    while True:
+        try:
+            lines.append(peer.line(timeout=quiet))
+        except TimeoutError:
+            return lines
+
+
+def workers_of(server: Chatd) -> set[int]:
+    return {int(m) for m in re.findall(rb"worker \d+ started: pid (\d+)", server.log)}
+
+
+def test_one_chat_across_workers():
+    with Chatd("--workers", "2", "--max-clients", "50") as server:
+        by_worker = spread(server)
+        (w1, first), (w2, second) = list(by_worker.items())[:2]
+        (nick_a, a), (nick_b, b) = first[0], second[0]
+        assert nick_a != nick_b
+        everyone = [p for group in by_worker.values() for _, p in group]
+        for peer in everyone:
+            drain(peer)
+        a.send("/nick alice")
+        assert a.line() == "*** You are now alice"
+        assert b.line() == f"*** {nick_a} is now known as alice"
+        b.send("/nick ALICE")
+        assert b.line() == "*** error: nick ALICE is taken"
+        b.send("/nick bob", "hello from the other worker")
+        assert b.line() == "*** You are now bob"
+        assert a.until("<bob>") == [
+            f"*** {nick_b} is now known as bob",
+            "<bob> hello from the other worker",
+        ]
+        a.send("/msg bob psst", "/me waves")
+        assert b.until("*alice*")[-1] == "*alice* psst"
+        assert b.line() == "* alice waves"
+        b.send("/who")
+        who = b.until("*** ")[-1]
+        assert who.startswith(f"*** {len(everyone)} users in #lobby: ") and "alice" in who
+        a.send("/join dev")
+        assert b.until("*** alice left")[-1] == "*** alice left #lobby (joined #dev)"
+        b.send("/rooms")
+        assert b.until("*** #lobby") == [
+            "*** #dev (1 users)",
+            f"*** #lobby ({len(everyone) - 1} users)",
+        ]
+        a.send("".join(f"/msg bob in order {i}\n" for i in range(50)).rstrip("\n"))
+        got = [line for line in b.until("*alice* in order 49") if line.startswith("*alice*")]
+        assert got == [f"*alice* in order {i}" for i in range(50)]
+        assert server.stop() == 0
+        assert w1 != w2
+
+
+def test_limits_and_guest_numbers_are_global():
+    with Chatd("--workers", "2", "--max-clients", "6") as server:
+        peers = [server.connect() for _ in range(6)]
+        nicks = sorted(p.greeted() for p in peers)
+        assert nicks == sorted(f"guest{i}" for i in range(1, 7))
+        assert len({connected_by(server, n) for n in nicks}) >= 1
+        extra = server.connect()
+        assert extra.line() == "*** error: server is full (max 6 clients)"
+        assert extra.eof()
+        assert server.stop() == 0
+
+
+def test_a_killed_worker_is_replaced_and_its_users_leave():
+    with Chatd("--workers", "2") as server:
+        by_worker = spread(server)
+        (victim, doomed), (survivor, kept) = list(by_worker.items())[:2]
+        watcher = kept[0][1]
+        drain(watcher)
+        os.kill(victim, signal.SIGKILL)
+        left = [watcher.line(timeout=5) for _ in doomed]
+        assert sorted(left) == sorted(f"*** {n} left #lobby (connection lost)" for n, _ in doomed)
+        for _, peer in doomed:
+            assert peer.eof()
+        deadline = time.monotonic() + 1.0  # replaced within a second
+        while len(workers_of(server)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            server.log += _read_available(server)
+        assert len(workers_of(server)) == 3
+        newcomer = server.connect()
+        nick = newcomer.greeted()
+        assert watcher.until(f"*** {nick} joined")[-1] == f"*** {nick} joined #lobby"
+        assert server.stop() == 0
+
+
+def _read_available(server: Chatd) -> bytes:
+    import select
+
+    fd = server.proc.stderr.fileno()  # type: ignore[union-attr]
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_workers_exit_when_the_master_dies():
+    with Chatd("--workers", "2") as server:
+        a = server.connect()
+        a.greeted()
+        pids = workers_of(server)
+        assert len(pids) == 2
+        server.proc.kill()
+        server.proc.wait()
+        assert a.until("*** server shutting down")  # the orphaned worker says goodbye
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_sighup_changes_the_worker_count_and_sigterm_stops_all(tmp_path):
+    path = tmp_path / "chatd.yaml"
+    path.write_text("workers: 2\nmotd: first\n")
+    with Chatd("--config", str(path)) as server:
+        a = server.connect()
+        a.greeted()
+        path.write_text("workers: 3\nmotd: second\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log(b"worker 2 started")
+        server.wait_log(b"(3 workers)")
+        assert len(workers_of(server)) == 3
+        b = server.connect()
+        assert "*** second" in b.until("*** You joined")
+        path.write_text("workers: 1\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log(b"retiring worker 2")
+        server.signal(signal.SIGTERM)
+        assert server.stop() == 0
+        assert server.log.count(b"stopped (exited with status 0)") >= 1
