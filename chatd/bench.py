@@ -206,6 +206,8 @@ def latency(result: Result, samples: list[float]) -> None:
 def fanout(target: Target, clients: int, args: argparse.Namespace, slow: bool = False) -> Result:
     """10 senders as fast as a window allows; every other client receives."""
     name = "slowreader" if slow else f"fanout {clients}"
+    if "workers" in target.options:
+        name = f"workers {target.options['workers']}"
     result = Result(name, target.name, clients, rss_before_kib=target.rss)
     pool = Pool(target)
     silent = {clients - 1} if slow else set()
@@ -378,4 +380,8 @@ SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
     "idle": (idle, 10_000, {}),
     "slowreader": (slowreader, 100, {}),
     "flood": (flood, 100, {"flood_rate": 5}),
+    # chatd alone: fan-out 500 with one worker, two, and one per CPU.
+    "workers1": (fanout, 500, {"workers": 1}),
+    "workers2": (fanout, 500, {"workers": 2}),
+    "workersauto": (fanout, 500, {"workers": "auto"}),
 }

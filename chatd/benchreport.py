@@ -159,6 +159,8 @@ def run(args: argparse.Namespace) -> list[Result]:
         if scenario == "idle":
             clients = args.idle_clients
         for server in args.servers:
+            if "workers" in options and server != "chatd":
+                continue  # a chatd setting: the peers have no such thing
             cls = TARGETS[server]
             if not cls.available():
                 print(f"skipping {server}: not installed ({cls.install})", file=sys.stderr)

@@ -88,21 +88,33 @@ class Target:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not listen on port {self.port}")
 
+    def pids(self) -> list[int]:
+        """The server and its children (chatd's workers)."""
+        if self.proc is None:
+            return []
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [pid, *map(int, f.read().split())]
+        except OSError:
+            return [pid]
+
     @property
     def rss(self) -> int:
-        return rss_kib(self.proc.pid) if self.proc else 0
+        return sum(rss_kib(pid) for pid in self.pids())
 
     @property
     def cpu_seconds(self) -> float:
         """User and system CPU time the server has used so far."""
-        if self.proc is None:
-            return 0.0
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     @property
     def alive(self) -> bool:
@@ -133,6 +145,7 @@ class Chatd(Target):
             "log_level": "warning",
             "server_name": "bench",
             "flood_rate": self.options.get("flood_rate", 0),
+            "workers": self.options.get("workers", 1),
         }
         path = self.workdir / "chatd.yaml"
         path.write_text("".join(f"{k}: {v}\n" for k, v in config.items()))
