@@ -152,8 +152,10 @@ def compare(results: list[Result], previous: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> list[Result]:
-    results = []
+def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
+    """Every scenario on every server; save(results) after each (a stopped run keeps what
+    it measured)."""
+    results: list[Result] = []
     for scenario in args.scenarios:
         func, clients, options = SCENARIOS[scenario]
         if scenario == "idle":
@@ -179,22 +181,28 @@ def run(args: argparse.Namespace) -> list[Result]:
                     shutil.rmtree(target.workdir, ignore_errors=True)
             if runs:
                 results.append(median_result(runs))
+                if save is not None:
+                    save(results)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    results = run(args)
-    print(table(results))
     path = args.json or Path("bench/results") / f"bench-{started.replace(':', '')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "started": started,
-        "args": _jsonable(vars(args)),
-        "results": [asdict(r) for r in results],
-    }
-    path.write_text(json.dumps(record, indent=1))
+
+    def save(results: list[Result]) -> None:
+        record = {
+            "started": started,
+            "args": _jsonable(vars(args)),
+            "results": [asdict(r) for r in results],
+        }
+        path.write_text(json.dumps(record, indent=1))
+
+    results = run(args, save)
+    save(results)
+    print(table(results))
     print(f"\nresults written to {path}")
     if args.compare:
         print(compare(results, json.loads(args.compare.read_text())))

@@ -25,7 +25,7 @@ from .bus import Hub, decode, encode
 from .chat import REPLICATED, Chat
 from .loop import Loop
 from .server import chat_settings
-from .sockets import open_listener
+from .sockets import describe, open_listener
 
 log = logging.getLogger("chatd.master")
 
@@ -76,7 +76,7 @@ class Master:
         for slot in range(self.config.worker_count()):
             self.spawn(slot)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _signal_numbers())
-        where = ", ".join(_address(s) for s in self.listeners)
+        where = ", ".join(describe(s) for s in self.listeners)
         log.info("chatd master listening on %s with %d workers", where, len(self.children))
         self.notifier.ready(f"{len(self.children)} workers on {where}")
         if self.notifier.watchdog_interval:
@@ -306,8 +306,3 @@ def _describe(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exited with status {os.waitstatus_to_exitcode(status)}"
-
-
-def _address(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -17,7 +17,7 @@ from . import logs, systemd
 from .bus import HubLink
 from .loop import Loop, raise_nofile_limit
 from .server import Server
-from .sockets import open_listener
+from .sockets import describe, open_listener
 from .worker import LinkSocket
 
 log = logging.getLogger("chatd.runner")
@@ -54,7 +54,7 @@ class Runner:
         soft, hard = raise_nofile_limit()
         log.info(
             "chatd listening on %s (max %d clients, %d file descriptors)",
-            ", ".join(_address(s) for s in self.server.listeners),
+            ", ".join(describe(s) for s in self.server.listeners),
             self.config.max_clients,
             soft,
         )
@@ -71,7 +71,7 @@ class Runner:
         return self.server.exit_status
 
     def status(self) -> str:
-        where = ", ".join(_address(s) for s in self.server.listeners)
+        where = ", ".join(describe(s) for s in self.server.listeners)
         return f"serving {len(self.server.clients)} clients on {where}"
 
     def _watchdog(self) -> None:
@@ -144,8 +144,3 @@ def hold_signals() -> None:
     """Blocks our signals until the loop handles them: a SIGTERM between the pidfile and
     the handlers (a stop right after a start) must not kill us without cleaning up."""
     signal.pthread_sigmask(signal.SIG_BLOCK, signal_numbers())
-
-
-def _address(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

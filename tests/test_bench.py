@@ -93,7 +93,9 @@ def test_every_scenario_the_issue_names_is_there():
 
 
 def test_main_writes_json_for_an_empty_selection(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(benchreport, "run", lambda args: [Result("rate", "chatd", p99_ms=0.5)])
+    monkeypatch.setattr(
+        benchreport, "run", lambda args, save: [Result("rate", "chatd", p99_ms=0.5)]
+    )
     out = tmp_path / "r.json"
     assert benchreport.main(["--json", str(out)]) == 0
     record = json.loads(out.read_text())
