@@ -92,8 +92,13 @@ class Machine:
              f"--bind-ro={staging}:/staging"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        self.pid = self._find_init()
-        self.wait_booted()
+        try:
+            self.pid = self._find_init()
+            self.wait_booted()
+        except BaseException:
+            self.proc.kill()  # no container may outlive a failed boot
+            self.proc.wait()
+            raise
 
     def _find_init(self, timeout: float = 30) -> int:
         """The container's PID 1: the child named systemd of the real nspawn process."""
