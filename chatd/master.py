@@ -70,6 +70,8 @@ class Master:
     # Running.
 
     def run(self) -> int:
+        from .runner import ignore_stop_signals
+
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
@@ -85,6 +87,7 @@ class Master:
             self.loop.run()
         finally:
             self.loop.close(restore_signals=False)
+            ignore_stop_signals()
         log.info("chatd stopped")
         return 0
 

@@ -64,8 +64,8 @@ class Runner:
         try:
             self.loop.run()
         finally:
-            # Stopping already: a second TERM or INT must not turn a clean exit into a kill.
             self.loop.close(restore_signals=False)
+            ignore_stop_signals()
         log.info("chatd stopped")
         self.notifier.close()
         return self.server.exit_status
@@ -138,6 +138,13 @@ class Runner:
 
 def signal_numbers() -> set[int]:
     return {getattr(signal, "SIG" + name) for name in SIGNALS}
+
+
+def ignore_stop_signals() -> None:
+    """Stopping already: a second TERM or INT must not turn a clean exit into a kill.
+    SIG_IGN, not a handler of ours: interpreter shutdown resets those to SIG_DFL."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def hold_signals() -> None:

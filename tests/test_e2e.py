@@ -263,3 +263,16 @@ def test_sighup_with_a_new_port_listens_there(tmp_path):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=5)
         assert server.stop() == 0
+
+
+def test_a_second_sigterm_while_stopping_still_exits_0():
+    for _ in range(5):  # the window is short: try it a few times
+        with Chatd() as server:
+            a = server.connect()
+            a.greeted()
+            server.signal(signal.SIGTERM)
+            assert a.line() == "*** server shutting down"
+            while server.proc.poll() is None:
+                server.signal(signal.SIGTERM)
+                time.sleep(0.001)
+            assert server.proc.wait() == 0
