@@ -70,7 +70,7 @@ class Master:
     # Running.
 
     def run(self) -> int:
-        from .runner import ignore_stop_signals
+        from .runner import run_loop
 
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
@@ -80,14 +80,8 @@ class Master:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _signal_numbers())
         where = ", ".join(describe(s) for s in self.listeners)
         log.info("chatd master listening on %s with %d workers", where, len(self.children))
-        self.notifier.ready(f"{len(self.children)} workers on {where}")
-        if self.notifier.watchdog_interval:
-            self._watchdog()
-        try:
-            self.loop.run()
-        finally:
-            self.loop.close(restore_signals=False)
-            ignore_stop_signals()
+        status = f"{len(self.children)} workers on {where}"
+        run_loop(self.loop, self.notifier, status, lambda: self.stopping)
         log.info("chatd stopped")
         return 0
 
@@ -293,12 +287,6 @@ class Master:
     def _kill(self, child: Child, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
-
-    def _watchdog(self) -> None:
-        self.notifier.watchdog()
-        interval = self.notifier.watchdog_interval
-        if interval and not self.stopping:
-            self.loop.call_later(interval, self._watchdog)
 
 
 def _signal_numbers() -> set[int]:

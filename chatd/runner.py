@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from . import config as cfg
@@ -58,14 +59,7 @@ class Runner:
             self.config.max_clients,
             soft,
         )
-        self.notifier.ready(self.status())
-        if self.notifier.watchdog_interval:
-            self._watchdog()
-        try:
-            self.loop.run()
-        finally:
-            self.loop.close(restore_signals=False)
-            ignore_stop_signals()
+        run_loop(self.loop, self.notifier, self.status(), lambda: self.server.shutting_down)
         log.info("chatd stopped")
         self.notifier.close()
         return self.server.exit_status
@@ -73,13 +67,6 @@ class Runner:
     def status(self) -> str:
         where = ", ".join(describe(s) for s in self.server.listeners)
         return f"serving {len(self.server.clients)} clients on {where}"
-
-    def _watchdog(self) -> None:
-        """Pings systemd from the loop itself, so a stuck loop is found and restarted."""
-        self.notifier.watchdog()
-        interval = self.notifier.watchdog_interval
-        if interval and not self.server.shutting_down:
-            self.loop.call_later(interval, self._watchdog)
 
     def handle_term(self) -> None:
         log.info("SIGTERM: shutting down")
@@ -138,6 +125,28 @@ class Runner:
 
 def signal_numbers() -> set[int]:
     return {getattr(signal, "SIG" + name) for name in SIGNALS}
+
+
+def run_loop(
+    loop: Loop, notifier: systemd.Notifier, status: str, stopping: Callable[[], bool]
+) -> None:
+    """Tells systemd we are ready, pings its watchdog from the loop itself (so a stuck
+    loop is found and restarted), and runs until stopped."""
+    notifier.ready(status)
+    interval = notifier.watchdog_interval
+
+    def ping() -> None:
+        notifier.watchdog()
+        if interval and not stopping():
+            loop.call_later(interval, ping)
+
+    if interval:
+        ping()
+    try:
+        loop.run()
+    finally:
+        loop.close(restore_signals=False)
+        ignore_stop_signals()
 
 
 def ignore_stop_signals() -> None:

@@ -3,6 +3,7 @@ pidfile, the unit files (systemd-analyze), log rotation with the real logrotate.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,11 +31,14 @@ class NotifySocket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
         self.path = str(path)
+        self.seen: list[dict[str, str]] = []  # every message, in order
 
     def next(self, timeout: float = 10) -> dict[str, str]:
         self.sock.settimeout(timeout)
         data = self.sock.recv(4096).decode()
-        return dict(line.split("=", 1) for line in data.splitlines())
+        message = dict(line.split("=", 1) for line in data.splitlines())
+        self.seen.append(message)
+        return message
 
     def until(self, key: str, timeout: float = 10) -> dict[str, str]:
         deadline = time.monotonic() + timeout
@@ -360,3 +364,22 @@ for i in range(count):
     s.close()
 print(count)
 """
+
+
+def test_with_workers_the_master_alone_speaks_for_the_service(tmp_path, monkeypatch):
+    listener = NotifySocket(tmp_path / "notify")
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    with Chatd("--workers", "2") as server:
+        ready = listener.until("READY")
+        assert ready["MAINPID"] == str(server.proc.pid)
+        assert ready["STATUS"].startswith("2 workers on 127.0.0.1:")
+        assert "WATCHDOG" in listener.until("WATCHDOG", timeout=2)
+        server.signal(signal.SIGTERM)
+        assert "STOPPING" in listener.until("STOPPING")
+        assert server.stop() == 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            listener.next(timeout=0.2)
+    readies = [m for m in listener.seen if "READY" in m]
+    assert readies and all(m["MAINPID"] == str(server.proc.pid) for m in readies)
