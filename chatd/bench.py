@@ -113,6 +113,12 @@ class Pool:
                     self.sel.register(sock, selectors.EVENT_READ, index)
             self.pump(0)
 
+    def join(self, count: int, silent: set[int] = frozenset()) -> None:
+        """Connects count clients, waits until they are in the room, lets the joins settle."""
+        self.connect(count, silent)
+        self.wait_ready(30)
+        self.quiesce()
+
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not all(self.ready) and time.monotonic() < deadline:
@@ -221,9 +227,7 @@ def fanout(target: Target, clients: int, args: argparse.Namespace, slow: bool = 
     pool = Pool(target)
     silent = {clients - 1} if slow else set()
     try:
-        pool.connect(clients, silent)
-        pool.wait_ready(30)
-        pool.quiesce()
+        pool.join(clients, silent)
         senders = list(range(min(10, clients - 1)))
         receivers = clients - 1 - len(silent)
         window, batch = args.window, max(1, args.window // 2)
@@ -310,9 +314,7 @@ def rate(target: Target, clients: int, args: argparse.Namespace) -> Result:
     result = Result("rate", target.name, clients, rss_before_kib=target.rss)
     pool = Pool(target)
     try:
-        pool.connect(clients)
-        pool.wait_ready(30)
-        pool.quiesce()
+        pool.join(clients)
         start, end, sent = paced(pool, target, list(range(10)), args.rate, args.duration)
         finish(result, pool, target, sent * (clients - 1), start, end)
     finally:
@@ -362,9 +364,7 @@ def flood(target: Target, clients: int, args: argparse.Namespace) -> Result:
     result = Result("flood", target.name, clients, rss_before_kib=target.rss)
     pool = Pool(target)
     try:
-        pool.connect(clients)
-        pool.wait_ready(30)
-        pool.quiesce()
+        pool.join(clients)
         pool.queue(0, b"".join(target.frame(b"flood line %d" % i) for i in range(args.paste)))
         chatters = list(range(1, clients))  # one line per chatter per second
         start, end, sent = paced(pool, target, chatters, len(chatters), args.duration)
