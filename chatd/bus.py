@@ -92,10 +92,13 @@ class HubLink(Bus):
 
     def __init__(self) -> None:
         self.outbox: list[bytes] = []
+        self.size = 0  # bytes in the outbox
         self.splitter = FrameSplitter()
 
     def publish(self, event: Event) -> None:
-        self.outbox.append(encode(event))
+        frame = encode(event)
+        self.outbox.append(frame)
+        self.size += len(frame)
 
     def received(self, data: bytes) -> None:
         for frame in self.splitter.feed(data):
@@ -104,6 +107,7 @@ class HubLink(Bus):
     def take_output(self) -> bytes:
         data = b"".join(self.outbox)
         self.outbox.clear()
+        self.size = 0
         return data
 
 

@@ -41,6 +41,7 @@ class Config:
     server_name: str = field(default_factory=socket.gethostname)
     motd: str = ""
     workers: int | str = 1
+    worker_timeout: float = 30
     log_level: str = "info"
     log_file: str | None = None
     log_messages: bool = False
@@ -78,6 +79,13 @@ def _number(value: Any) -> float:
         raise ValueError(f"must be a number, got {value!r}")
     if value < 0 or value == float("inf"):
         raise ValueError(f"must be a finite number of at least 0, got {value}")
+    return value
+
+
+def _worker_timeout(value: Any) -> float:
+    value = _number(value)
+    if 0 < value < 1:
+        raise ValueError(f"must be 0 (never) or at least 1 second, got {value}")
     return value
 
 
@@ -156,6 +164,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "server_name": lambda v: socket.gethostname() if v is None else _nonempty(v),
     "motd": lambda v: "" if v is None else _text(v),
     "workers": _workers,
+    "worker_timeout": _worker_timeout,
     "log_level": _log_level,
     "log_file": _path_or_none,
     "log_messages": _bool,

@@ -26,6 +26,7 @@ from .chat import REPLICATED, Chat
 from .loop import Loop
 from .server import chat_settings
 from .sockets import describe, open_listener
+from .worker import Heartbeat, die_with_parent
 
 log = logging.getLogger("chatd.master")
 
@@ -37,11 +38,15 @@ EX_SOFTWARE = 70
 
 
 class Child:
-    __slots__ = ("slot", "pid", "sock", "started", "events")
+    __slots__ = ("slot", "pid", "sock", "heartbeat", "started", "events", "killed")
 
-    def __init__(self, slot: int, pid: int, sock: socket.socket, started: float) -> None:
+    def __init__(
+        self, slot: int, pid: int, sock: socket.socket, heartbeat: Heartbeat, started: float
+    ) -> None:
         self.slot, self.pid, self.sock, self.started = slot, pid, sock, started
+        self.heartbeat = heartbeat
         self.events = READ
+        self.killed = False  # by us, for not reading the bus or not beating
 
 
 class Master:
@@ -77,6 +82,7 @@ class Master:
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
         for slot in range(self.config.worker_count()):
             self.spawn(slot)
+        self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _signal_numbers())
         where = ", ".join(describe(s) for s in self.listeners)
         log.info("chatd master listening on %s with %d workers", where, len(self.children))
@@ -99,38 +105,45 @@ class Master:
     def spawn(self, slot: int) -> None:
         listeners = self.listeners_for(slot)
         ours, theirs = socket.socketpair()
+        heartbeat = Heartbeat(self.loop.clock())
         # Until the child has its own handlers, a signal to it must not run ours: they
         # would write to the master's wakeup socket, which the child shares for a moment.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _signal_numbers())
         pid = os.fork()
         if pid == 0:
             ours.close()
-            os._exit(self._be_worker(slot, theirs, listeners))
+            os._exit(self._be_worker(slot, theirs, listeners, heartbeat))
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
         self.hub.add(slot, first=encode(["state", self.chat.snapshot()]))
-        child = Child(slot, pid, ours, self.loop.clock())
+        child = Child(slot, pid, ours, heartbeat, self.loop.clock())
         self.children[slot] = child
         self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
         log.info("worker %d started: pid %d", slot, pid)
 
-    def _be_worker(self, slot: int, link: socket.socket, listeners: list[socket.socket]) -> int:
+    def _be_worker(
+        self,
+        slot: int,
+        link: socket.socket,
+        listeners: list[socket.socket],
+        heartbeat: Heartbeat,
+    ) -> int:
         """In the child: drop the master's state, then run one worker loop."""
         from .runner import Runner
-        from .worker import die_with_parent
 
         try:
             die_with_parent()
             for child in self.children.values():
                 child.sock.close()
+                child.heartbeat.close()
             self.loop.close(restore_signals=True)  # the selector is made anew after fork
             for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
                 os.environ.pop(name, None)  # the master speaks for the service
             for other in {id(s): s for ls in self.slot_listeners.values() for s in ls}.values():
                 if other not in listeners:
                     other.close()
-            runner = Runner(self.config, listeners, self.overrides, True, link, slot)
+            runner = Runner(self.config, listeners, self.overrides, True, link, slot, heartbeat)
             return runner.run()
         except BaseException:
             traceback.print_exc()
@@ -165,9 +178,27 @@ class Master:
         for slot in self.hub.stuck():
             child = self.children.get(slot)
             if child is not None:
-                log.error("worker %d stopped reading the bus: killing it", slot)
-                self._kill(child, signal.SIGKILL)
+                backlog = self.hub.backlog[slot]
+                self._kill_stuck(child, f"stopped reading the bus ({backlog} bytes unread)")
                 self.hub.remove(slot)
+
+    def _check_heartbeats(self) -> None:
+        """A worker whose loop stopped turning (a bug, a stop signal) serves nobody; like
+        gunicorn's timeout, replace it rather than leave its users hanging."""
+        timeout = self.config.worker_timeout
+        if self.stopping:
+            return
+        now = self.loop.clock()
+        for child in list(self.children.values()):
+            silence = child.heartbeat.silence(now)
+            if timeout and silence > timeout and not child.killed:
+                self._kill_stuck(child, f"not responding for {silence:.1f}s")
+        self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)
+
+    def _kill_stuck(self, child: Child, why: str) -> None:
+        log.error("worker %d (pid %d) %s: killing it", child.slot, child.pid, why)
+        child.killed = True
+        self._kill(child, signal.SIGKILL)
 
     def _write(self, child: Child) -> None:
         if child.slot not in self.hub.outboxes or child.events == 0:
@@ -208,6 +239,7 @@ class Master:
         del self.children[child.slot]
         self.loop.unregister(child.sock)
         child.sock.close()
+        child.heartbeat.close()
         self.hub.remove(child.slot)
         how = _describe(status)
         if self.stopping:

@@ -19,7 +19,7 @@ from .bus import HubLink
 from .loop import Loop, raise_nofile_limit
 from .server import Server
 from .sockets import describe, open_listener
-from .worker import LinkSocket
+from .worker import Heartbeat, LinkSocket
 
 log = logging.getLogger("chatd.runner")
 
@@ -35,6 +35,7 @@ class Runner:
         inherited: bool = False,
         link: socket.socket | None = None,
         worker: int = 0,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.config = config
         self.overrides = overrides
@@ -43,7 +44,10 @@ class Runner:
         bus = HubLink() if link is not None else None
         self.server = Server(config, self.loop, listeners, bus, worker)
         if link is not None:  # a worker: chat events go through the master's hub
-            LinkSocket(self.loop, link, bus, self.server.shutdown)  # type: ignore[arg-type]
+            server = self.server
+            LinkSocket(self.loop, link, bus, server.shutdown, server.pause_input)  # type: ignore[arg-type]
+        if heartbeat is not None:
+            heartbeat.keep(self.loop)
         self.notifier = systemd.Notifier()
 
     def run(self) -> int:

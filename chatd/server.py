@@ -73,6 +73,7 @@ class Server:
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
+        self.input_paused = False  # the bus is backed up: no client is read
         self.exit_status = 0
         self._last_burst = 0.0
         self._trim_timer: Timer | None = None
@@ -257,9 +258,17 @@ class Server:
             else:
                 self._update_events(conn)
 
+    def pause_input(self, paused: bool) -> None:
+        """The bus cannot take our events as fast as clients send them: stop reading
+        every client (TCP pushes back on them; what they sent is not lost, only not read
+        yet) until it drains.  Output keeps flowing."""
+        self.input_paused = paused
+        for conn in list(self.clients.values()):
+            self._update_events(conn)
+
     def _update_events(self, conn: Connection) -> None:
         # Write interest only once a write left bytes behind (out_size counts those).
-        reading = conn.reading and conn.reason is None
+        reading = conn.reading and conn.reason is None and not self.input_paused
         want = (READ if reading else 0) | (WRITE if conn.out_size else 0)
         if want == conn.events:
             return

@@ -154,6 +154,22 @@ class TcpPeer:
             if seen[-1].startswith(prefix):
                 return seen
 
+    def count_lines(self, want: int, timeout: float = 10) -> int:
+        """Reads until want whole lines (or the timeout); returns how many came."""
+        deadline = time.monotonic() + timeout
+        count = self.buf.count(b"\n")
+        self.buf = self.buf[self.buf.rfind(b"\n") + 1 :]
+        while count < want and time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            count += data.count(b"\n")
+        return count
+
     def greeted(self) -> str:
         """Reads the greeting; returns the nick it assigned."""
         lines = self.until("*** You joined ")

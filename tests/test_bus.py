@@ -4,6 +4,7 @@ joined by an in-memory hub (every cross-worker behaviour, stepped, no processes)
 from __future__ import annotations
 
 import dataclasses
+import selectors
 import socket
 
 import pytest
@@ -15,6 +16,7 @@ from chatd.bus import BusError, FrameSplitter, Hub, HubLink, decode, encode
 from chatd.config import Config
 from chatd.loop import Loop
 from chatd.server import Server
+from chatd.worker import Heartbeat, LinkSocket
 
 EVENTS = st.lists(
     st.one_of(
@@ -270,3 +272,103 @@ def test_shared_settings_change_in_the_event_order(cluster):
     third = c.connect(1, read_greeting=False)
     assert third.lines() == ["*** error: server is full (max 2 clients)"]
     assert all(not peer.closed() for peer in kept)
+
+
+class LinkedWorker:
+    """One worker whose bus is a real socketpair; the test plays the master's hub."""
+
+    def __init__(self) -> None:
+        self.worker = Worker(0)
+        self.master, theirs = socket.socketpair()
+        self.master.setblocking(False)
+        self.hub = Hub()
+        self.hub.add(0)
+        server = self.worker.server
+        self.link = LinkSocket(
+            self.worker.loop, theirs, self.worker.link, server.shutdown, server.pause_input
+        )
+        self.frames: list[bytes] = []
+        self.splitter = FrameSplitter()
+
+    def serve(self) -> None:
+        """The master reads what the worker sent and sends back the hub's order."""
+        while True:
+            try:
+                data = self.master.recv(1 << 20)
+            except BlockingIOError:
+                break
+            self.frames += self.splitter.feed(data)
+            self.hub.received(0, data)
+        data = self.hub.take_output(0)
+        try:
+            sent = self.master.send(data) if data else 0
+        except BlockingIOError:
+            sent = 0
+        self.hub.put_back(0, data[sent:])
+        self.worker.loop.run_once(0)
+
+    def close(self) -> None:
+        self.master.close()
+        self.worker.loop.close()
+
+
+def _pushed(peer: Peer, line: bytes, rounds: int, step) -> int:
+    """Writes as many lines as the socket takes, stepping between attempts."""
+    sent = 0
+    for _ in range(rounds):
+        try:
+            while True:
+                peer.sock.send(line)
+                sent += 1
+        except BlockingIOError:
+            pass
+        step()
+    return sent
+
+
+def test_a_master_that_stops_reading_pauses_input_instead_of_growing_the_worker():
+    w = LinkedWorker()
+    try:
+        ours, theirs = socket.socketpair()
+        conn = w.worker.server.adopt(theirs, "10.0.0.1")
+        peer = Peer(ours)
+        for _ in range(3):
+            w.serve()
+        assert any(line.startswith("*** You joined") for line in peer.lines())
+
+        # The master stops reading; the client sends far more than the high-water mark.
+        line = b"x" * 2000 + b"\n"
+        sent = _pushed(peer, line, 400, lambda: w.worker.loop.run_once(0))
+        assert w.link.congested
+        assert not conn.events & selectors.EVENT_READ  # TCP pushes back on the client
+        # Bounded: the high-water mark plus what one tick can read, not what was sent.
+        assert w.link.backlog < LinkSocket.HIGH_WATER + (1 << 20)
+        assert sent * len(line) > LinkSocket.HIGH_WATER
+
+        for _ in range(200):  # the master reads again: input resumes, nothing is lost
+            w.serve()
+            if not w.link.congested:
+                break
+        assert conn.events & selectors.EVENT_READ
+        for _ in range(500):
+            w.serve()
+            if len([f for f in w.frames if decode(f)[0] == "line"]) == sent:
+                break
+        texts = [decode(f)[2] for f in w.frames if decode(f)[0] == "line"]
+        assert texts == ["x" * 2000] * sent
+    finally:
+        w.close()
+
+
+def test_heartbeat_silence_counts_from_the_last_change_the_master_saw():
+    heartbeat = Heartbeat(now=100.0)
+    assert heartbeat.silence(100.5) == 0.5
+    heartbeat.beat()
+    assert heartbeat.silence(100.75) == 0.0
+    assert heartbeat.silence(101.0) == 0.25
+    heartbeat.cell[:] = bytes(8)  # a read that raced a write is one more beat
+    assert heartbeat.silence(101.25) == 0.0
+    assert heartbeat.silence(101.5) == 0.25
+    # The master itself was stopped for a minute: it cannot blame the worker for that.
+    assert heartbeat.silence(161.5) == 0.0
+    heartbeat.close()

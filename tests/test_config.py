@@ -70,6 +70,7 @@ def test_empty_file_means_defaults(tmp_path):
         ("flood_rate: .nan", "flood_rate", "must be a number"),
         ("log_level: loud", "log_level", "must be one of debug, info, warning, error"),
         ("workers: 0", "workers", "or 'auto'"),
+        ("worker_timeout: 0.5", "worker_timeout", "0 (never) or at least 1 second"),
         ("default_room: '#no room'", "default_room", "must be a room name"),
         ("daemon: yes please", "daemon", "must be true or false"),
         ("log_file: ''", "log_file", "must not be empty"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -174,3 +175,121 @@ def test_sighup_changes_the_worker_count_and_sigterm_stops_all(tmp_path):
         server.signal(signal.SIGTERM)
         assert server.stop() == 0
         assert server.log.count(b"stopped (exited with status 0)") >= 1
+
+
+def _config(tmp_path, text: str) -> str:
+    path = tmp_path / "chatd.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _leave_nothing_stopped(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_whose_loop_stops_is_killed_and_replaced(tmp_path):
+    config = _config(tmp_path, "workers: 2\nworker_timeout: 2\n")
+    with Chatd("--config", config) as server:
+        by_worker = spread(server)
+        (victim, doomed), (_, kept) = list(by_worker.items())[:2]
+        watcher = kept[0][1]
+        drain(watcher)
+        os.kill(victim, signal.SIGSTOP)  # alive, but its loop no longer turns
+        try:
+            server.wait_log(f"(pid {victim}) not responding for ".encode(), timeout=5)
+            left = [watcher.line(timeout=5) for _ in doomed]
+            assert sorted(left) == sorted(
+                f"*** {n} left #lobby (connection lost)" for n, _ in doomed
+            )
+            server.wait_log(re.compile(rb"worker \d started: pid (?!%d)" % victim))
+            newcomer = server.connect()
+            nick = newcomer.greeted()
+            assert watcher.until(f"*** {nick} joined")[-1] == f"*** {nick} joined #lobby"
+        finally:
+            _leave_nothing_stopped(victim)
+        assert server.stop() == 0
+
+
+def test_a_worker_that_stops_reading_the_bus_is_cut_and_the_others_go_on(tmp_path):
+    config = _config(
+        tmp_path, "workers: 2\nworker_timeout: 0\nflood_rate: 0\nmax_line_bytes: 60000\n"
+    )
+    with Chatd("--config", config) as server:
+        by_worker = spread(server, limit=60)
+        (victim, doomed), (_, kept) = list(by_worker.items())[:2]
+        if len(kept) < 2:
+            kept += spread_on(server, exclude=victim)
+        (_, watcher), (_, flooder) = kept[:2]
+        flooder.send("/join flood")
+        drain(watcher)
+        os.kill(victim, signal.SIGSTOP)  # its bus backlog grows in the master
+        try:
+            chunk = ("y" * 59000 + "\n") * 17  # about 1 MiB of lines in a room of one
+            for _ in range(200):
+                flooder.sock.sendall(chunk.encode())
+                server.log += _read_available(server)
+                if b"stopped reading the bus" in server.log:
+                    break
+            match = server.wait_log(
+                re.compile(rb"\(pid %d\) stopped reading the bus \((\d+) bytes unread\)" % victim)
+            )
+            assert int(match.group(1)) > 64 << 20
+            left = [watcher.line(timeout=5) for _ in doomed]
+            assert sorted(left) == sorted(
+                f"*** {n} left #lobby (connection lost)" for n, _ in doomed
+            )
+            watcher.send("still here")  # the others were never stalled
+            flooder.send("/join lobby", "and so am I")
+            assert watcher.until("<")[-1].endswith("and so am I")
+        finally:
+            _leave_nothing_stopped(victim)
+        assert server.stop() == 0
+
+
+def spread_on(server: Chatd, exclude: int, limit: int = 40) -> list:
+    """One more client on a worker other than exclude."""
+    for _ in range(limit):
+        peer = server.connect()
+        nick = peer.greeted()
+        if connected_by(server, nick) != exclude:
+            return [(nick, peer)]
+    raise AssertionError(f"all {limit} clients landed on {exclude}")
+
+
+def test_a_stopped_master_pauses_input_and_loses_nothing(tmp_path):
+    config = _config(
+        tmp_path, "workers: 2\nflood_rate: 0\nmax_line_bytes: 60000\nmax_send_buffer: 67108864\n"
+    )
+    with Chatd("--config", config) as server:
+        flooder, reader = server.connect(), server.connect()
+        flooder.greeted(), reader.greeted()
+        flooder.send("/join flood")
+        reader.send("/join flood")
+        assert reader.until("*** You joined")[-1].startswith("*** You joined #flood")
+        line = ("z" * 59000 + "\n").encode()
+        sent, rest = 0, memoryview(b"")
+        flooder.sock.setblocking(False)
+        server.signal(signal.SIGSTOP)  # the master: nothing crosses the bus any more
+        try:
+            for _ in range(3000):  # push until the worker says it stopped reading us
+                server.log += _read_available(server)
+                if b"pausing input" in server.log or sent > 64 << 20:
+                    break
+                rest = rest or memoryview(line * 16)
+                try:
+                    done = flooder.sock.send(rest)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                    continue
+                sent, rest = sent + done, rest[done:]
+        finally:
+            server.signal(signal.SIGCONT)
+        assert b"pausing input" in server.log, f"{sent} bytes sent and no pause"
+        server.wait_log(b"resuming input")
+        flooder.sock.settimeout(10)
+        flooder.sock.sendall(rest)  # the last whole line
+        lines = (sent + len(rest)) // len(line)
+        received = reader.count_lines(lines, timeout=20)
+        assert received == lines  # every line accepted before the pause got through
+        assert server.stop() == 0
