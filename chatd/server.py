@@ -293,6 +293,8 @@ class Server:
         timeout = self.config.idle_timeout
         if conn.reason is not None or not timeout or conn.inbox is not None:
             return
+        if self.input_paused:  # we are not reading: silence proves nothing
+            conn.last_active = self.loop.clock()
         if self.loop.clock() - conn.last_active >= timeout:
             conn.send(p.error("idle timeout"))
             conn.close(IDLE)

@@ -317,6 +317,20 @@ def test_idle_timeout_closes_a_silent_client_only(harness):
     assert h.server.clients == {}
 
 
+def test_paused_input_stops_reading_and_does_not_count_as_idle(harness):
+    h = harness(idle_timeout=60)
+    a, b = h.connect(), h.connect()
+    a.lines()
+    h.server.pause_input(True)  # the bus is backed up
+    a.send("sent while paused")
+    h.tick(70)
+    assert b.lines() == []  # not read, so not relayed, and nobody was idle-kicked
+    assert len(h.server.clients) == 2
+    h.server.pause_input(False)
+    h.step()
+    assert b.lines() == ["<guest1> sent while paused"]
+
+
 def test_shutdown_tells_everyone_flushes_and_stops(harness):
     h = harness()
     a, b = h.connect(), h.connect()
