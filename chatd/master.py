@@ -180,6 +180,9 @@ class Master:
             if child is not None:
                 backlog = self.hub.backlog[slot]
                 self._kill_stuck(child, f"stopped reading the bus ({backlog} bytes unread)")
+                # Nothing more from or to it: its users are announced gone when it is reaped.
+                self.loop.unregister(child.sock)
+                child.events = 0
                 self.hub.remove(slot)
 
     def _check_heartbeats(self) -> None:
