@@ -220,9 +220,10 @@ def test_a_worker_that_stops_reading_the_bus_is_cut_and_the_others_go_on(tmp_pat
         (victim, doomed), (_, kept) = list(by_worker.items())[:2]
         if len(kept) < 2:
             kept += spread_on(server, exclude=victim)
-        (_, watcher), (_, flooder) = kept[:2]
-        flooder.send("/join flood")
+        (_, watcher), (flooder_nick, flooder) = kept[:2]
         drain(watcher)
+        flooder.send("/join flood")
+        assert watcher.until(f"*** {flooder_nick} left")[-1].endswith("(joined #flood)")
         os.kill(victim, signal.SIGSTOP)  # its bus backlog grows in the master
         try:
             chunk = ("y" * 59000 + "\n") * 17  # about 1 MiB of lines in a room of one
@@ -263,10 +264,12 @@ def test_a_stopped_master_pauses_input_and_loses_nothing(tmp_path):
     )
     with Chatd("--config", config) as server:
         flooder, reader = server.connect(), server.connect()
-        flooder.greeted(), reader.greeted()
-        flooder.send("/join flood")
+        nick = flooder.greeted()
+        reader.greeted()
         reader.send("/join flood")
         assert reader.until("*** You joined")[-1].startswith("*** You joined #flood")
+        flooder.send("/join flood")
+        assert reader.until(f"*** {nick} joined")[-1] == f"*** {nick} joined #flood"
         line = ("z" * 59000 + "\n").encode()
         sent, rest = 0, memoryview(b"")
         flooder.sock.setblocking(False)
