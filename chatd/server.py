@@ -9,14 +9,13 @@ flushed, once per loop tick.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import selectors
 import socket
-from collections.abc import Callable
 
 from . import __version__
 from . import protocol as p
+from .acceptor import Acceptor
 from .bus import Bus, LocalBus
 from .chat import REPLICATED, Chat, ChatSettings
 from .config import Config
@@ -29,11 +28,8 @@ log = logging.getLogger("chatd.server")
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
-ACCEPT_BATCH = 128  # accepts per readiness event, so a connection storm cannot starve chat
-ACCEPT_PAUSE = 0.5  # seconds without accepting after EMFILE/ENFILE
 LINGER = 5.0  # seconds a leaving client has to take its last lines
 FLOOD_NOTICE = p.error("you are sending too fast; your lines are delayed, not lost")
-FD_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 BURST = 1000  # clients written in one tick: a burst (a join storm, a big room's chat)
 CALM = 0.5  # seconds after the last burst before freed heap goes back to the OS
 
@@ -63,7 +59,7 @@ class Server:
         self.chat = Chat(chat_settings(config))
         self.config = config
         self.max_send_buffer = config.max_send_buffer
-        self.listeners: list[socket.socket] = []
+        self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
         self.clients: dict[int, Connection] = {}  # by fd
         self.local: dict[str, Connection] = {}  # our clients, by member id
         self.worker = worker
@@ -99,53 +95,14 @@ class Server:
             if conn.reason is None and conn.inbox is None:
                 self._arm_idle(conn)
 
+    @property
+    def listeners(self) -> list[socket.socket]:
+        return self.acceptor.listeners
+
     def replace_listeners(self, listeners: list[socket.socket]) -> None:
-        for old in self.listeners:
-            self.loop.unregister(old)
-            old.close()
-        self.listeners = list(listeners)
-        for listener in self.listeners:
-            self.loop.register(listener, READ, self._make_acceptor(listener))
+        self.acceptor.replace(listeners)
 
-    # Accepting.
-
-    def _make_acceptor(self, listener: socket.socket) -> Callable[[int], None]:
-        def on_ready(mask: int) -> None:
-            self._accept(listener)
-
-        return on_ready
-
-    def _accept(self, listener: socket.socket) -> None:
-        for _ in range(ACCEPT_BATCH):
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in FD_ERRORS:
-                    self._pause_accepting(listener, exc)
-                    return
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
-                    continue
-                raise
-            ip = addr[0] if isinstance(addr, tuple) else "local"
-            self.adopt(sock, ip)
-
-    def _pause_accepting(self, listener: socket.socket, exc: OSError) -> None:
-        """Out of descriptors: stop polling the listener for a while instead of spinning."""
-        log.warning(
-            "cannot accept: %s (%d clients); pausing accepts for %.1fs",
-            exc.strerror,
-            len(self.clients),
-            ACCEPT_PAUSE,
-        )
-        self.loop.unregister(listener)
-
-        def resume() -> None:
-            if listener in self.listeners and not self.shutting_down:
-                self.loop.register(listener, READ, self._make_acceptor(listener))
-
-        self.loop.call_later(ACCEPT_PAUSE, resume)
+    # Clients.
 
     def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away

@@ -8,8 +8,8 @@ import selectors
 import signal
 import socket
 
+from chatd.acceptor import ACCEPT_PAUSE
 from chatd.loop import Loop
-from chatd.server import ACCEPT_PAUSE
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
