@@ -264,6 +264,31 @@ def test_a_killed_chatd_is_restarted(machine):
     assert machine.main_pid() != pid
 
 
+def test_a_frozen_chatd_is_found_by_the_watchdog_and_restarted(machine):
+    dropin = "/run/systemd/system/chatd.service.d"
+    machine.sh(f"mkdir -p {dropin} && printf '[Service]\\nWatchdogSec=2\\nTimeoutAbortSec=1\\n' "
+               f"> {dropin}/watchdog.conf")  # fmt: skip
+    machine.run("systemctl", "daemon-reload")
+    try:
+        machine.run("systemctl", "restart", "chatd")
+        pid = machine.main_pid()
+        time.sleep(5)  # two and a half watchdog periods: a turning loop keeps pinging
+        assert machine.active() == "active" and machine.main_pid() == pid
+        machine.run("kill", "-STOP", str(pid))  # the loop stops; so do its pings
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if machine.active() == "active" and machine.main_pid() not in (0, pid):
+                break
+            time.sleep(0.2)
+        assert machine.main_pid() not in (0, pid)
+        journal = machine.run("journalctl", "-u", "chatd", "--no-pager").stdout
+        assert "Watchdog timeout" in journal
+    finally:
+        machine.run("rm", "-r", dropin)
+        machine.run("systemctl", "daemon-reload")
+        machine.run("systemctl", "restart", "chatd")
+
+
 def test_socket_unit_starts_chatd_on_first_connect(machine):
     machine.run("systemctl", "stop", "chatd")
     machine.run("systemctl", "start", "chatd.socket")
