@@ -8,6 +8,7 @@ flushed, once per loop tick.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import selectors
@@ -135,10 +136,13 @@ class Server:
         elif what == "quit":
             conn.close(reason)
         elif what == "refuse":
-            log.info("refused a client from %s: %s", conn.ip, reason)
             self.local.pop(conn.id, None)
+            if conn.reason is not None:  # with workers it may have left before this came back
+                return
+            log.info("refused a client from %s: %s", conn.ip, reason)
             conn.reason = reason
-            _refuse(conn.sock, p.error(reason))
+            with contextlib.suppress(OSError):
+                conn.sock.send(p.error(reason))
             self._close_now(conn)
 
     # Client events.
@@ -291,8 +295,9 @@ class Server:
         conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
 
     def _close_now(self, conn: Connection) -> None:
-        if self.clients.pop(conn.fd, None) is None:
+        if self.clients.get(conn.fd) is not conn:  # closed already; the fd may be another's
             return
+        del self.clients[conn.fd]
         self.lingering.discard(conn)
         self._cancel_timer(conn)
         if conn.events:

@@ -372,3 +372,38 @@ def test_heartbeat_silence_counts_from_the_last_change_the_master_saw():
     # The master itself was stopped for a minute: it cannot blame the worker for that.
     assert heartbeat.silence(161.5) == 0.0
     heartbeat.close()
+
+
+def test_a_client_gone_before_its_connect_comes_back_harms_no_one(cluster):
+    """With workers a connect is applied a round trip after accept; the client may be
+    gone by then, and its descriptor already reused by the next client."""
+    c = cluster(1, max_clients=1)
+    w = c.workers[0]
+    first = c.connect(0)  # the server is now full
+    ours, theirs = socket.socketpair()
+    early = w.server.adopt(theirs, "10.0.0.1")
+    ours.close()  # gone before the hub has seen its connect
+    w.loop.run_once(0)  # EOF: closed, its descriptor free again
+    assert early.sock.fileno() == -1
+    ours, theirs = socket.socketpair()
+    late = w.server.adopt(theirs, "10.0.0.1")
+    assert late.fd == early.fd  # the same number, another client
+    peer = Peer(ours)
+    c.step()  # both connects come back refused: the server is full
+    assert peer.lines() == ["*** error: server is full (max 1 clients)"]
+    assert peer.closed()
+    registered = {key.fd for key in w.loop.selector.get_map().values()}
+    assert late.fd not in registered and w.server.clients.keys() == {first_fd(w)}
+    for _ in range(3):  # the next clients get the same descriptor without trouble
+        ours, theirs = socket.socketpair()
+        w.server.adopt(theirs, "10.0.0.1")
+        c.step()
+        assert Peer(ours).lines() == ["*** error: server is full (max 1 clients)"]
+        ours.close()
+    first.send("still here")
+    c.step()
+
+
+def first_fd(w: Worker) -> int:
+    (fd,) = [fd for fd, conn in w.server.clients.items() if conn.reason is None]
+    return fd
