@@ -156,6 +156,8 @@ class Master:
         self.chat.dirty.clear()
 
     def _on_child(self, child: Child, mask: int) -> None:
+        if self.children.get(child.slot) is not child:
+            return  # reaped earlier in this loop turn; its slot may be a new worker's
         if mask & WRITE:
             self._write(child)
         if mask & READ:
@@ -240,6 +242,7 @@ class Master:
         if child is None:
             return
         del self.children[child.slot]
+        child.events = 0
         self.loop.unregister(child.sock)
         child.sock.close()
         child.heartbeat.close()
