@@ -296,3 +296,88 @@ def test_a_stopped_master_pauses_input_and_loses_nothing(tmp_path):
         received = reader.count_lines(lines, timeout=20)
         assert received == lines  # every line accepted before the pause got through
         assert server.stop() == 0
+
+
+def test_random_abuse_leaves_every_worker_serving_and_agreeing(tmp_path):
+    """Seeded random clients (commands, garbage, long lines, resets, quits) against two
+    workers, with reloads and a worker killed midway: no traceback, and afterwards every
+    worker's replica tells the same story."""
+    import random
+    import socket
+
+    config = _config(tmp_path, "workers: 2\nflood_rate: 50\nmax_clients: 60\n"
+                     "max_clients_per_ip: 0\nmax_send_buffer: 65536\n")  # fmt: skip
+    rng = random.Random(7)
+    lines = [b"/nick n%d\n", b"/join r%d\n", b"/who\n", b"/rooms\n", b"/msg n%d hi\n",
+             b"/me waves %d\n", b"/quit bye %d\n", b"/bogus %d\n", b"//%d\n", b"/nick %d\n",
+             b"/join #\xff%d\n", b"hello %d\n", b"\xff\xfb\x01\xff\xfd%d\r\n"]  # fmt: skip
+    log = tmp_path / "chatd.log"  # a file: nobody reads a pipe while the clients run
+    with Chatd("--config", config, log_file=log) as server:
+        socks: list[socket.socket] = []
+        killed = False
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            if len(socks) < 150 and (not socks or rng.random() < 0.1):
+                s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                s.setblocking(False)
+                socks.append(s)
+            s = rng.choice(socks)
+            roll = rng.random()
+            with contextlib.suppress(OSError):
+                if roll < 0.05:
+                    socks.remove(s)
+                    if rng.random() < 0.5:  # reset, not close
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                    s.close()
+                    continue
+                if roll < 0.1:
+                    s.send(os.urandom(rng.randrange(1, 3000)))
+                elif roll < 0.13:
+                    s.send(b"x" * rng.randrange(2000, 9000) + b"\n")
+                else:
+                    line = rng.choice(lines)
+                    s.send(line % rng.randrange(40) if b"%d" in line else line)
+                while s.recv(65536):
+                    pass
+            if rng.random() < 0.005:
+                server.signal(signal.SIGHUP)
+            if not killed and time.monotonic() > deadline - 2:
+                killed = True
+                with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as f:
+                    os.kill(int(f.read().split()[0]), signal.SIGKILL)
+        for s in socks:
+            s.close()
+        testers = [_admitted(server) for _ in range(6)]
+        for t in testers:
+            t.send("/join check")
+        for t in testers:
+            t.until("*** You joined #check")
+        views = [_who_once_all_joined(t, 6) for t in testers]
+        assert len(set(views)) == 1
+        assert server.stop() == 0
+        assert b"Traceback" not in server.log + log.read_bytes()
+        assert b"killed by SIGKILL" in log.read_bytes()
+
+
+def _who_once_all_joined(peer: TcpPeer, count: int) -> str:
+    """The /who answer once the room has count members (joins cross workers)."""
+    for _ in range(50):
+        peer.send("/who")
+        answer = next(x for x in iter(peer.line, None) if re.match(r"\*\*\* \d+ users in ", x))
+        if answer.startswith(f"*** {count} users"):
+            return answer
+        time.sleep(0.1)
+    raise AssertionError(f"never {count} users: {answer}")
+
+
+def _admitted(server: Chatd, tries: int = 100) -> TcpPeer:
+    """A client that got in: the server may stay full while the departed drain."""
+    for _ in range(tries):
+        peer = server.connect()
+        first = peer.line()
+        if not first.startswith("*** error: server is full"):
+            peer.until("*** You joined")
+            return peer
+        peer.close()
+        time.sleep(0.1)
+    raise AssertionError("the server stayed full")
