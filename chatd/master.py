@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import logging
 import os
 import selectors
@@ -34,6 +35,7 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 SIGNALS = ("TERM", "INT", "HUP", "USR1", "CHLD")
 GRACE = 10.0  # seconds the workers get to stop before SIGKILL
 RESPAWN_BACKOFF = 1.0  # a worker that died this soon after starting waits this long
+ABORT_GRACE = 1.0  # seconds an aborted worker has to print its stack before SIGKILL
 EX_SOFTWARE = 70
 
 
@@ -134,6 +136,7 @@ class Master:
 
         try:
             die_with_parent()
+            faulthandler.enable(all_threads=False)  # SIGABRT from the master: print the stack
             for child in self.children.values():
                 child.sock.close()
                 child.heartbeat.close()
@@ -197,8 +200,22 @@ class Master:
         for child in list(self.children.values()):
             silence = child.heartbeat.silence(now)
             if timeout and silence > timeout and not child.killed:
-                self._kill_stuck(child, f"not responding for {silence:.1f}s")
+                self._abort_stuck(child, f"not responding for {silence:.1f}s")
         self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)
+
+    def _abort_stuck(self, child: Child, why: str) -> None:
+        """SIGABRT first, so the worker's faulthandler prints where its loop is stuck (on
+        standard error), then SIGKILL for one that cannot even do that (stopped)."""
+        log.error("worker %d (pid %d) %s: aborting it (its stack goes to standard error)",
+                  child.slot, child.pid, why)  # fmt: skip
+        child.killed = True
+        self._kill(child, signal.SIGABRT)
+
+        def kill() -> None:
+            if self.children.get(child.slot) is child:
+                self._kill(child, signal.SIGKILL)
+
+        self.loop.call_later(ABORT_GRACE, kill)
 
     def _kill_stuck(self, child: Child, why: str) -> None:
         log.error("worker %d (pid %d) %s: killing it", child.slot, child.pid, why)

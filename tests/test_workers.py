@@ -198,6 +198,8 @@ def test_a_worker_whose_loop_stops_is_killed_and_replaced(tmp_path):
         os.kill(victim, signal.SIGSTOP)  # alive, but its loop no longer turns
         try:
             server.wait_log(f"(pid {victim}) not responding for ".encode(), timeout=5)
+            # Stopped, it cannot take the SIGABRT meant to print its stack: SIGKILL follows.
+            server.wait_log(f"(pid {victim}) killed by SIGKILL".encode(), timeout=5)
             left = [watcher.line(timeout=5) for _ in doomed]
             assert sorted(left) == sorted(
                 f"*** {n} left #lobby (connection lost)" for n, _ in doomed
@@ -208,6 +210,23 @@ def test_a_worker_whose_loop_stops_is_killed_and_replaced(tmp_path):
             assert watcher.until(f"*** {nick} joined")[-1] == f"*** {nick} joined #lobby"
         finally:
             _leave_nothing_stopped(victim)
+        assert server.stop() == 0
+
+
+def test_a_stuck_worker_prints_where_it_was_stuck_before_it_goes(tmp_path):
+    config = _config(tmp_path, "workers: 2\nworker_timeout: 1\n")
+    with Chatd("--config", config) as server:
+        victim = min(workers_of(server))
+        server.wait_log(f"chatd[{victim}] INFO chatd listening".encode())  # fully started
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            server.wait_log(f"(pid {victim}) not responding for ".encode(), timeout=5)
+        finally:
+            os.kill(victim, signal.SIGCONT)  # now the pending SIGABRT is handled
+        server.wait_log(f"(pid {victim}) killed by SIGABRT".encode(), timeout=5)
+        dump = server.log[server.log.index(b"Fatal Python error: Aborted") :]
+        assert re.search(rb"File \".*chatd/loop\.py\", line \d+ in run_once", dump)
+        server.wait_log(re.compile(rb"worker \d started: pid (?!%d)" % victim))
         assert server.stop() == 0
 
 
