@@ -131,10 +131,14 @@ class Connection(Member):
             out.clear()
             self.out_size = self.counted = 0
             return True
-        out[:] = [data[sent:] if sent else data]
+        self.keep_unsent(data, sent)
+        return False
+
+    def keep_unsent(self, data: bytes, sent: int) -> None:
+        """After a short write: what is left replaces the queue it was joined from."""
+        self.out[:] = [data[sent:] if sent else data]
         self.out_size = len(data) - sent
         self.counted = 1
-        return False
 
     def unsent(self) -> int:
         """Bytes waiting, counting only what was queued since the last look."""

@@ -339,8 +339,11 @@ class Server:
                 sent = -1
             if sent == len(data):
                 out.clear()
-            else:  # a partial write or an error: the careful path
+            elif sent < 0:  # would block, or an error: the careful path tells which
                 self._flush_slow(conn)
+            else:  # a short write: keep the rest, never write again what went out
+                conn.keep_unsent(data, sent)
+                self._wait_writable(conn)
 
     def _flush_slow(self, conn: Connection) -> None:
         if conn.sock.fileno() < 0:
@@ -351,7 +354,12 @@ class Server:
         elif conn.flush():
             if conn in self.lingering:
                 self._close_now(conn)
-        elif conn.out_size > self.max_send_buffer:
+        else:
+            self._wait_writable(conn)
+
+    def _wait_writable(self, conn: Connection) -> None:
+        """Bytes were left unwritten: wait for EVENT_WRITE, unless that is too much."""
+        if conn.out_size > self.max_send_buffer:
             conn.abort(TOO_SLOW)
         else:
             self._update_events(conn)

@@ -502,3 +502,21 @@ def test_freed_heap_goes_back_to_the_os_once_a_burst_is_over(harness, monkeypatc
     assert len(trims) == 1
     h.tick(5)
     assert len(trims) == 1
+
+
+def test_a_partial_write_is_resumed_where_it_stopped_not_repeated(harness):
+    h = harness(max_send_buffer=1 << 20)
+    a, b = h.connect(), h.connect()
+    a.lines()
+    lines = [f"{i:05d} " + "x" * 990 for i in range(600)]  # 600 KB: more than b's socket takes
+    for start in range(0, len(lines), 50):  # b reads nothing meanwhile: a write comes up short
+        a.send("".join(line + "\n" for line in lines[start : start + 50]).encode())
+        h.step()
+    assert conn_of(h, 1).events & WRITE
+    got: list[str] = []
+    for _ in range(200):
+        got += b.lines()
+        h.step()
+        if len(got) >= len(lines):
+            break
+    assert got == [f"<guest1> {line}" for line in lines]
