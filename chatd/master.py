@@ -26,7 +26,7 @@ from .bus import Hub, decode, encode
 from .chat import REPLICATED, Chat
 from .loop import Loop
 from .server import chat_settings
-from .sockets import describe, open_listener
+from .sockets import describe, open_listener, recv_ready
 from .worker import Heartbeat, die_with_parent
 
 log = logging.getLogger("chatd.master")
@@ -164,12 +164,9 @@ class Master:
         if mask & WRITE:
             self._write(child)
         if mask & READ:
-            try:
-                data = child.sock.recv(1 << 20)
-            except (BlockingIOError, InterruptedError):
+            data = recv_ready(child.sock)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:  # exiting; SIGCHLD does the rest
                 self.loop.unregister(child.sock)
                 child.events = 0
@@ -200,27 +197,22 @@ class Master:
         for child in list(self.children.values()):
             silence = child.heartbeat.silence(now)
             if timeout and silence > timeout and not child.killed:
-                self._abort_stuck(child, f"not responding for {silence:.1f}s")
+                self._kill_stuck(child, f"not responding for {silence:.1f}s", abort=True)
         self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)
 
-    def _abort_stuck(self, child: Child, why: str) -> None:
-        """SIGABRT first, so the worker's faulthandler prints where its loop is stuck (on
-        standard error), then SIGKILL for one that cannot even do that (stopped)."""
-        log.error("worker %d (pid %d) %s: aborting it (its stack goes to standard error)",
-                  child.slot, child.pid, why)  # fmt: skip
+    def _kill_stuck(self, child: Child, why: str, abort: bool = False) -> None:
+        """abort: SIGABRT first, so the worker's faulthandler prints where its loop is
+        stuck (on standard error), then SIGKILL for one that cannot even do that (stopped)."""
+        how = "aborting it (its stack goes to standard error)" if abort else "killing it"
+        log.error("worker %d (pid %d) %s: %s", child.slot, child.pid, why, how)
         child.killed = True
-        self._kill(child, signal.SIGABRT)
+        self._kill(child, signal.SIGABRT if abort else signal.SIGKILL)
+        if abort:
+            self.loop.call_later(ABORT_GRACE, lambda: self._kill_if_there(child))
 
-        def kill() -> None:
-            if self.children.get(child.slot) is child:
-                self._kill(child, signal.SIGKILL)
-
-        self.loop.call_later(ABORT_GRACE, kill)
-
-    def _kill_stuck(self, child: Child, why: str) -> None:
-        log.error("worker %d (pid %d) %s: killing it", child.slot, child.pid, why)
-        child.killed = True
-        self._kill(child, signal.SIGKILL)
+    def _kill_if_there(self, child: Child) -> None:
+        if self.children.get(child.slot) is child:
+            self._kill(child, signal.SIGKILL)
 
     def _write(self, child: Child) -> None:
         if child.slot not in self.hub.outboxes or child.events == 0:

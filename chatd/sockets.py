@@ -1,4 +1,4 @@
-"""Socket set-up: the listening socket, and the options every client socket gets."""
+"""Socket set-up: the listening socket, the options every client socket gets, and a bus read."""
 
 from __future__ import annotations
 
@@ -43,3 +43,14 @@ def describe(sock: socket.socket) -> str:
     """host:port of a listening socket, for the logs and sd_notify's STATUS."""
     host, port = sock.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def recv_ready(sock: socket.socket, size: int = 1 << 20) -> bytes | None:
+    """One read from a bus socket: None if nothing is there yet; b"" once the other end
+    is gone (end of stream or an error), as either end only needs to know that."""
+    try:
+        return sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""

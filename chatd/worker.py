@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from .bus import BusError, HubLink
 from .loop import Loop
+from .sockets import recv_ready
 
 log = logging.getLogger("chatd.worker")
 
@@ -54,12 +55,9 @@ class LinkSocket:
         if mask & WRITE:
             self.flush()
         if mask & READ:
-            try:
-                data = self.sock.recv(1 << 20)
-            except (BlockingIOError, InterruptedError):
+            data = recv_ready(self.sock)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if not data:
                 self._lose("the master is gone")
                 return
