@@ -7,6 +7,7 @@ and socket activation is fds 3.. when $LISTEN_PID is our pid (sd_listen_fds(3)).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import time
@@ -103,3 +104,37 @@ def under_systemd(environ: dict[str, str] | None = None) -> bool:
     """True when started by systemd as a service (never daemonise then)."""
     env = os.environ if environ is None else environ
     return bool(env.get("INVOCATION_ID") or env.get("NOTIFY_SOCKET")) or os.getppid() == 1
+
+
+def address_mismatch(listeners: list[socket.socket], bind: str, port: int) -> str | None:
+    """Why the sockets systemd passed are not the config's bind/port, if they are not.
+
+    Under socket activation the socket unit decides where chatd listens; a config that
+    says otherwise is silently misleading, so chatd says so (once, at start)."""
+    wanted = ipaddress.ip_address(bind)
+    for sock in listeners:
+        try:
+            host, got_port = sock.getsockname()[:2]
+        except (OSError, ValueError):
+            continue
+        if not isinstance(host, str) or not host:
+            continue  # a unix socket: nothing to compare
+        try:
+            same = ipaddress.ip_address(host.split("%")[0]) == wanted and got_port == port
+        except ValueError:
+            continue
+        if same:
+            return None
+    where = ", ".join(_where(s) for s in listeners)
+    return (
+        f"the socket unit listens on {where} but the config says bind {bind} port {port}; "
+        "the socket unit's address is used (change both together)"
+    )
+
+
+def _where(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getsockname()[:2]
+    except (OSError, ValueError):
+        return "?"
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -237,7 +237,22 @@ print(next(lb))
     assert machine.main_pid() == pid
 
 
+def test_logs_go_to_the_journal_unless_the_config_names_a_file(machine):
+    journal = machine.run("journalctl", "-u", "chatd", "--no-pager", "-o", "cat").stdout
+    assert " connected from " in journal
+    machine.sh("test ! -e /var/log/chatd/chatd.log")
+
+
 def test_logrotate_moves_the_log_and_chatd_writes_the_new_one(machine):
+    machine.sh("sed -i 's|^log_file: .*|log_file: /var/log/chatd/chatd.log|' /etc/chatd.yaml")
+    machine.run("systemctl", "reload", "chatd")
+    machine.python(
+        CLIENT
+        + """
+a, la = connect()
+next(l for l in la if l.startswith("*** You joined"))
+"""
+    )
     machine.run("logrotate", "-f", "/etc/logrotate.d/chatd")
     machine.sh("test -s /var/log/chatd/chatd.log.1")
     machine.python(
@@ -302,6 +317,8 @@ print(next(l for l in la if l.startswith("*** You are")))
     )
     assert out.startswith("*** You are guest")
     assert machine.active("chatd") == "active"
+    journal = machine.run("journalctl", "-u", "chatd", "--no-pager", "-o", "cat").stdout
+    assert "the socket unit listens on" not in journal  # unit and config agree
 
 
 def test_the_same_unit_runs_four_workers(machine):
