@@ -67,6 +67,12 @@ class Room:
 # change only through an ordered "settings" event, never by one replica alone.
 REPLICATED = ("max_clients", "max_clients_per_ip", "default_room")
 
+# The most characters of user text quoted inside a server line (p.quote), so that no one
+# can pad it into what looks like a line of the server's own.
+REASON_SHOWN = 120  # a /quit reason, in "NICK left #ROOM (REASON)"
+ARG_SHOWN = 40  # a rejected nick or room name
+COMMAND_SHOWN = 32  # an unknown command's name
+
 _consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
 
 
@@ -94,8 +100,8 @@ class Chat:
 
     def __init__(self, settings: ChatSettings) -> None:
         self.settings = settings
-        self.nicks: dict[str, Member] = {}  # by nick.lower()
-        self.rooms: dict[str, Room] = {}  # by room name.lower()
+        self.nicks: dict[str, Member] = {}  # by p.fold(nick)
+        self.rooms: dict[str, Room] = {}  # by p.fold(room name)
         self._guests = 0
         self.dirty: set[Member] = set()  # members with output queued since the last flush
         self.by_id: dict[str, Member] = {}
@@ -171,12 +177,12 @@ class Chat:
         self._guests = snapshot["guests"]
         self.reconfigure(dataclasses.replace(self.settings, **snapshot["settings"]))
         for name, members in snapshot["rooms"]:
-            room = self.rooms[name.lower()] = Room(name)
+            room = self.rooms[p.fold(name)] = Room(name)
             for member_id, label, nick in members:
                 member = Member(label, member_id, local=False)
                 member.nick, member.room = nick, room
                 room.members[member] = None
-                self.nicks[nick.lower()] = member
+                self.nicks[p.fold(nick)] = member
                 self.by_id[member_id] = member
                 self.per_ip[label] = self.per_ip.get(label, 0) + 1
 
@@ -194,7 +200,7 @@ class Chat:
             self.by_id[member.id] = member
         self.per_ip[member.label] = self.per_ip.get(member.label, 0) + 1
         member.nick = self._next_guest()
-        self.nicks[member.nick.lower()] = member
+        self.nicks[p.fold(member.nick)] = member
         for line in self._welcome:
             self.send(member, line)
         self.send(member, p.notice(f"You are {member.nick}"))
@@ -203,9 +209,10 @@ class Chat:
             log.info("%s connected from %s", member.nick, member.label)
 
     def disconnect(self, member: Member, reason: str) -> None:
-        if self.nicks.get(member.nick.lower()) is not member:
+        key = p.fold(member.nick)
+        if self.nicks.get(key) is not member:
             return
-        del self.nicks[member.nick.lower()]
+        del self.nicks[key]
         self.by_id.pop(member.id, None)
         count = self.per_ip.get(member.label, 1) - 1
         if count:
@@ -224,7 +231,7 @@ class Chat:
             name, arg = p.split_command(text.strip())
             command = self._commands.get(name)
             if command is None:
-                shown = name[:32] or "/"
+                shown = p.quote(name, COMMAND_SHOWN) or "/"
                 self.send(member, p.error(f"unknown command /{shown} (try /help)"))
             else:
                 command(member, arg)
@@ -273,12 +280,12 @@ class Chat:
             self.send(
                 member,
                 p.error(
-                    f"invalid nick {arg[:40]} (1-24 letters, digits, _ or -, "
+                    f"invalid nick {p.quote(arg, ARG_SHOWN)} (1-24 letters, digits, _ or -, "
                     "starting with a letter)"
                 ),
             )
             return
-        holder = self.nicks.get(arg.lower())
+        holder = self.nicks.get(p.fold(arg))
         if holder is not None and holder is not member:
             self.send(member, p.error(f"nick {arg} is taken"))
             return
@@ -286,8 +293,8 @@ class Chat:
         if old == arg:
             self.send(member, p.notice(f"You are already {arg}"))
             return
-        del self.nicks[old.lower()]
-        self.nicks[arg.lower()] = member
+        del self.nicks[p.fold(old)]
+        self.nicks[p.fold(arg)] = member
         member.nick = arg
         self.send(member, p.notice(f"You are now {arg}"))
         assert member.room is not None
@@ -304,13 +311,13 @@ class Chat:
             self.send(
                 member,
                 p.error(
-                    f"invalid room {arg[:40]} (1-32 letters, digits, _ or -, "
+                    f"invalid room {p.quote(arg, ARG_SHOWN)} (1-32 letters, digits, _ or -, "
                     "starting with a letter, after an optional #)"
                 ),
             )
             return
         assert member.room is not None
-        if name.lower() == member.room.name.lower():
+        if p.fold(name) == p.fold(member.room.name):
             self.send(member, p.error(f"you are already in {member.room.name}"))
             return
         self._leave(member, f"joined {name}")
@@ -333,9 +340,9 @@ class Chat:
         if not nick or not text:
             self.send(member, p.error("usage: /msg NICK TEXT"))
             return
-        target = self.nicks.get(nick.lower())
+        target = self.nicks.get(p.fold(nick))
         if target is None:
-            self.send(member, p.error(f"no such nick {nick[:40]}"))
+            self.send(member, p.error(f"no such nick {p.quote(nick, ARG_SHOWN)}"))
             return
         if self.settings.log_messages and member.local:
             log.info("*%s* -> *%s* %s", member.nick, target.nick, text)
@@ -351,12 +358,12 @@ class Chat:
 
     def cmd_quit(self, member: Member, arg: str) -> None:
         self.send(member, p.notice("Bye"))
-        member.quit = arg or "quit"
+        member.quit = p.quote(arg, REASON_SHOWN) or "quit"
 
     # Rooms.
 
     def _enter(self, member: Member, name: str) -> None:
-        key = name.lower()
+        key = p.fold(name)
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name)
@@ -380,7 +387,7 @@ class Chat:
         if room.members:
             self._broadcast(room, p.notice(f"{member.nick} left {room.name} ({reason})"))
         else:
-            del self.rooms[room.name.lower()]
+            del self.rooms[p.fold(room.name)]
 
     def _broadcast(self, room: Room, data: bytes, skip: Member | None = None) -> None:
         """Queues data for everyone in room but skip: one pass, no call per recipient."""
@@ -393,8 +400,10 @@ class Chat:
     def _build_welcome(self) -> list[bytes]:
         s = self.settings
         version = f" (chatd {s.version})" if s.version else ""
-        lines = [p.notice(f"Welcome to {s.server_name}{version}")]
-        lines += [p.notice(p.decode(t.encode())) for t in s.motd.splitlines() if t.strip()]
+        lines = [p.notice(p.sanitise(f"Welcome to {s.server_name}{version}"))]
+        # Split where the wire would (LF, or CR LF); any other line break is sanitised away.
+        motd = (p.sanitise(t) for t in s.motd.split("\n"))
+        lines += [p.notice(t) for t in motd if t and not t.isspace()]
         lines.append(p.notice("Type /help for the commands, /nick NAME to pick a nick."))
         return lines
 

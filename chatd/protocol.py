@@ -7,6 +7,7 @@ tested in memory.  See docs/protocol.md for the contract itself.
 from __future__ import annotations
 
 import re
+import string
 from typing import Final
 
 CRLF: Final = b"\r\n"
@@ -116,16 +117,26 @@ class LineParser:
 
 
 # C0 controls except TAB, then DEL and the C1 controls: ESC among them, so no ANSI
-# sequence reaches another user's terminal.
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# sequence reaches another user's terminal.  Then what reorders or hides text without
+# being a control: the line and paragraph separators (a terminal may break the line
+# there), the bidirectional embeddings, overrides and isolates (Trojan Source), the tag
+# characters (invisible ASCII), and lone surrogates, which only operator text can hold
+# (a YAML "\ud800" escape) and which UTF-8 cannot encode.  ZWJ and ZWNJ stay: scripts and
+# emoji need them.  Every character here is non-printable, so str.isprintable() is a
+# sound fast path.
+_CONTROLS = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff\U000e0000-\U000e007f]"
+)
+
+
+def sanitise(text: str) -> str:
+    """text without the characters that could fake or hide text on a terminal."""
+    return text if text.isprintable() else _CONTROLS.sub("", text)
 
 
 def decode(line: bytes) -> str:
-    """UTF-8 with U+FFFD for invalid bytes, control characters removed."""
-    text = line.decode("utf-8", "replace")
-    if not text.isprintable():
-        text = _CONTROLS.sub("", text)
-    return text
+    """UTF-8 with U+FFFD for invalid bytes, then sanitised."""
+    return sanitise(line.decode("utf-8", "replace"))
 
 
 _NAME = "[A-Za-z][A-Za-z0-9_-]"
@@ -143,10 +154,28 @@ def normalise_room(name: str) -> str | None:
     return "#" + bare if ROOM_RE.fullmatch(bare) else None
 
 
+# str.lower() maps some non-ASCII letters into ASCII (KELVIN SIGN to 'k'), which would let
+# a look-alike run a command or reach a nick: names fold ASCII case only.
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold(name: str) -> str:
+    """The key of a nick, room or command name: ASCII letters lowered, nothing else."""
+    return name.lower() if name.isascii() else name.translate(_ASCII_LOWER)
+
+
 def split_command(text: str) -> tuple[str, str]:
     """'/MSG bob hi there' -> ('msg', 'bob hi there')."""
     name, _, rest = text[1:].partition(" ")
-    return name.lower(), rest.strip()
+    return fold(name), rest.strip()
+
+
+def quote(text: str, limit: int) -> str:
+    """User text for inside a server line: white-space runs made one space, at most limit
+    characters (the last an ellipsis when cut), so that it cannot be padded to wrap into a
+    line of its own that looks like one of the server's."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 # Formatting: every line the server sends is built here, encoded once.
