@@ -249,6 +249,21 @@ def test_any_split_of_a_stream_yields_the_same_items(tokens, cuts):
     assert items(LineParser(32), *chunks) == whole
 
 
+@given(TOKENS, st.lists(st.sampled_from([-1, 1, 2, 3, 5]), min_size=1, max_size=20))
+def test_however_the_items_are_pulled_they_are_the_same(tokens, sizes):
+    stream = b"".join(tokens)
+    whole = items(LineParser(32), stream)
+    parser = LineParser(32)
+    parser.feed(stream)
+    got: list = []
+    for size in sizes * (len(stream) + 1):  # ends once everything is out
+        if not parser.has_line():
+            break
+        got += parser.take(size)
+    assert got == whole
+    assert parser.take(-1) == [] and parser.next() is None
+
+
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=20))
 def test_no_byte_ever_eats_a_line_end(lines):
     got = items(LineParser(40), b"".join(line + b"\n" for line in lines))
