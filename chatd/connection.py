@@ -14,7 +14,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from .chat import Member
-from .protocol import LineParser, LineTooLong
+from .protocol import LineParser
 
 if TYPE_CHECKING:
     from .loop import Timer
@@ -43,7 +43,7 @@ class Connection(Member):
         "reason",
         "aborted",
         "reading",
-        "inbox",
+        "held_back",
         "tokens",
         "tokens_at",
         "flood_notice_due",
@@ -65,7 +65,7 @@ class Connection(Member):
         self.reason: str | None = None  # set once the client is leaving
         self.aborted = False  # leaving without its pending output
         self.reading = True  # False while flood control holds its input back
-        self.inbox: list[str | LineTooLong] | None = None  # lines held back by flood control
+        self.held_back = False  # out of tokens: the rest of its input waits in the parser
         self.tokens = float(server.config.flood_burst)
         self.tokens_at = now
         self.flood_notice_due = True
@@ -148,19 +148,18 @@ class Connection(Member):
             self.counted = len(out)
         return self.out_size
 
-    def take_token(self, now: float, rate: float, burst: int) -> bool:
-        """Token bucket: True if a line may pass now."""
+    def refill(self, now: float, rate: float, burst: int) -> int:
+        """Token bucket: how many items (lines, or input that made none) may pass now.
+
+        The caller takes what it spends off ``tokens``: one subtraction per batch of
+        lines, not per line."""
         tokens = self.tokens + (now - self.tokens_at) * rate
         self.tokens_at = now
-        if tokens > burst:
+        if tokens >= burst:
             tokens = burst
-        if tokens >= 1:
-            if tokens >= burst:
-                self.flood_notice_due = True  # the client had calmed down
-            self.tokens = tokens - 1
-            return True
+            self.flood_notice_due = True  # the client had calmed down
         self.tokens = tokens
-        return False
+        return int(tokens)
 
     def token_delay(self, rate: float) -> float:
         return (1 - self.tokens) / rate

@@ -8,18 +8,34 @@ from __future__ import annotations
 
 import re
 import string
+import sys
 from typing import Final
 
 CRLF: Final = b"\r\n"
 
-# Telnet (RFC 854): IAC introduces a command; WILL/WONT/DO/DONT take one option byte;
-# SB ... IAC SE is a subnegotiation whose payload is dropped whole.
+# Telnet (RFC 854), stripped only where well formed: IAC and a command byte; WILL, WONT, DO
+# and DONT with their option byte; IAC IAC for a literal 0xFF; IAC SB ... IAC SE with a short
+# payload.  None of them holds a CR or LF, so none spans a line end: each complete line is
+# stripped alone, which makes the result independent of how TCP cut the stream.  Any other
+# 0xFF is ordinary (invalid UTF-8) data.
 IAC: Final = 0xFF
-SB: Final = 0xFA
-SE: Final = 0xF0
-WILL_TO_DONT: Final = range(0xFB, 0xFF)
+MAX_SUBNEGOTIATION: Final = 64  # payload bytes (an escaped 0xFF counts once); more is data
+_TELNET: Final = re.compile(
+    rb"""\xff(?:
+        (\xff)                         # IAC IAC: a literal 0xFF, kept
+        | [\xf0-\xf9]                  # SE, NOP, DM, BRK, IP, AO, AYT, EC, EL, GA
+        | [\xfb-\xfe] [^\r\n]          # WILL, WONT, DO, DONT and an option
+        | \xfa (?:[^\xff\r\n] | \xff\xff){0,%d} \xff\xf0  # SB payload IAC SE
+    )"""
+    % MAX_SUBNEGOTIATION,
+    re.VERBOSE,
+)
+NO_IAC: Final = sys.maxsize  # no 0xFF ahead in the parser's buffer
 
-_TEXT, _IAC, _OPTION, _SUB, _SUB_IAC = range(5)
+
+def strip_telnet(line: bytes | bytearray) -> bytes:
+    """One line's bytes without its telnet commands; IAC IAC leaves one 0xFF."""
+    return _TELNET.sub(rb"\1", line)
 
 
 class LineTooLong:
@@ -35,85 +51,162 @@ LINE_TOO_LONG: Final = LineTooLong()
 
 
 class LineParser:
-    """Splits a byte stream into text lines, whatever the chunking.
+    """Splits a byte stream into items, one at a time, whatever the chunking.
+
+    ``feed`` only appends to a byte buffer; ``next`` hands out the next item: a line's text,
+    "" for input that carries nothing (a blank line, a line that sanitises to nothing, or
+    ``max_line`` bytes of a line being discarded), or LINE_TOO_LONG.  Each item is worth one
+    flood-control token, and what is not pulled yet stays as the raw bytes.
 
     Lines end in LF (a CR before it is dropped).  A line longer than ``max_line`` bytes
-    (terminator excluded) is reported once as LINE_TOO_LONG and discarded up to its next
-    line end, so memory stays bounded by ``max_line`` whatever the peer sends.
+    (terminator excluded, telnet commands included) is reported as LINE_TOO_LONG as soon as
+    that is certain and discarded up to its next line end, so the parser holds at most
+    ``max_line`` bytes of it.  Every byte is scanned for LF once, however slowly it comes.
     """
 
-    __slots__ = ("max_line", "_buf", "_discarding", "_telnet")
+    __slots__ = ("max_line", "_buf", "_pos", "_scanned", "_iac", "_discarding")
 
     def __init__(self, max_line: int) -> None:
         self.max_line = max_line
-        self._buf = b""
-        self._discarding = False
-        self._telnet = _TEXT
+        self._buf: bytes | bytearray = b""
+        self._pos = 0  # start of what is not handed out yet
+        self._scanned = 0  # no LF in _buf[_pos:_scanned]
+        self._iac = NO_IAC  # no 0xFF in _buf[_pos:_iac]: most lines skip the telnet check
+        self._discarding = False  # inside a line that was too long
 
-    def feed(self, data: bytes) -> list[str | LineTooLong]:
-        """Complete lines, decoded and sanitised; blank lines are left out."""
-        if self._telnet != _TEXT or b"\xff" in data:
-            data = self._strip_telnet(data)
+    def feed(self, data: bytes) -> None:
+        if self._pos == len(self._buf):  # nothing held: keep the bytes read as they are
+            self._buf = data
+            self._pos = self._scanned = 0
+            self._iac = 0 if IAC in data else NO_IAC
+            return
+        if self._pos or not isinstance(self._buf, bytearray):
+            self._compact()
+        if self._iac == NO_IAC and IAC in data:
+            self._iac = len(self._buf)
+        self._buf += data  # type: ignore[operator]  # a bytearray by now: grows in place
+
+    def take(self, most: int) -> list[str | LineTooLong]:
+        """Up to ``most`` items in order (every one there is if ``most`` is negative).
+
+        Ordinary lines are cut in the inner loop, the hot path of a paste; anything else
+        goes through ``next``."""
         out: list[str | LineTooLong] = []
-        if self._buf:
-            data = self._buf + data
-        start = 0
+        append = out.append
         limit = self.max_line
-        while True:
-            end = data.find(b"\n", start)
-            if end < 0:
+        left = most if most >= 0 else sys.maxsize
+        while left:
+            if not self._discarding:
+                buf = self._buf
+                find = buf.find
+                iac = self._iac
+                pos = self._pos
+                end = self._find(pos)
+                before = len(out)
+                for _ in range(left):  # only pos and iac change in here; saved below
+                    if end < 0:
+                        break
+                    stop = end - 1 if end > pos and buf[end - 1] == 13 else end
+                    if stop - pos > limit:
+                        break
+                    line = buf[pos:stop]
+                    if iac < stop:
+                        if IAC in line:
+                            line = strip_telnet(line)
+                        iac = find(IAC, end)
+                        if iac < 0:
+                            iac = NO_IAC
+                    text = decode(line)  # type: ignore[arg-type]  # bytearray decodes like bytes
+                    append(text if text and not text.isspace() else "")
+                    pos = end + 1
+                    end = find(10, pos)
+                self._pos = pos
+                self._iac = iac
+                self._scanned = end if end >= 0 else len(buf)
+                left -= len(out) - before
+                if not left:
+                    break
+            item = self.next()
+            if item is None:
                 break
-            stop = end - 1 if end > start and data[end - 1] == 13 else end
-            if self._discarding:
-                self._discarding = False
-            elif stop - start > limit:
-                out.append(LINE_TOO_LONG)
-            elif stop > start:
-                text = decode(data[start:stop])
-                if text and not text.isspace():
-                    out.append(text)
-            start = end + 1
-        rest = len(data) - start
-        if self._discarding:
-            self._buf = b""
-        elif rest > limit + 1:  # +1: the CR of a CRLF may still be in flight
-            out.append(LINE_TOO_LONG)
-            self._discarding = True
-            self._buf = b""
-        else:
-            self._buf = data[start:] if rest else b""
+            append(item)
+            left -= 1
         return out
+
+    def next(self) -> str | LineTooLong | None:
+        """The next item, or None until more bytes complete one."""
+        buf = self._buf
+        pos = self._pos
+        end = self._find(pos)
+        if self._discarding:
+            return self._discard(pos, end)
+        window = pos + self.max_line + 2  # a line, its CR and its LF
+        if end < 0 and len(buf) < window:
+            if pos:
+                self._compact()
+            return None
+        if end < 0 or end >= window:  # max_line + 2 bytes and no LF: too long however it ends
+            self._pos = window - 1
+            self._discarding = True
+            return LINE_TOO_LONG
+        self._pos = end + 1
+        stop = end - 1 if end > pos and buf[end - 1] == 13 else end
+        if stop - pos > self.max_line:
+            return LINE_TOO_LONG
+        if stop == pos:
+            return ""
+        line = buf[pos:stop]
+        if IAC in line:
+            line = strip_telnet(line)
+        text = decode(line)  # type: ignore[arg-type]  # bytearray decodes like bytes
+        return text if text and not text.isspace() else ""
+
+    def has_line(self) -> bool:
+        """True if ``next`` would hand out an item now; what it scans is not scanned again."""
+        pos = self._pos
+        span = self.max_line if self._discarding else self.max_line + 2
+        return self._find(pos) >= 0 or len(self._buf) - pos >= span
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        """Bytes held, not handed out yet."""
+        return len(self._buf) - self._pos
 
-    def _strip_telnet(self, data: bytes) -> bytes:
-        """Drops telnet commands; the state survives across chunk boundaries."""
-        keep = bytearray()
-        state = self._telnet
-        for byte in data:
-            if state == _TEXT:
-                if byte == IAC:
-                    state = _IAC
-                else:
-                    keep.append(byte)
-            elif state == _IAC:
-                if byte == SB:
-                    state = _SUB
-                elif byte in WILL_TO_DONT:
-                    state = _OPTION
-                else:  # IAC IAC (a literal 0xFF, invalid UTF-8 anyway) or a 2-byte command
-                    state = _TEXT
-            elif state == _OPTION:
-                state = _TEXT
-            elif state == _SUB:
-                if byte == IAC:
-                    state = _SUB_IAC
-            else:  # _SUB_IAC
-                state = _TEXT if byte == SE else _SUB
-        self._telnet = state
-        return bytes(keep)
+    def _discard(self, pos: int, end: int) -> str | None:
+        """Drops the rest of a too long line, max_line bytes (one item) at a time."""
+        chunk = self.max_line
+        if 0 <= end < pos + chunk:
+            self._pos = end + 1
+            self._discarding = False
+            return ""
+        if len(self._buf) - pos < chunk:
+            if pos:
+                self._compact()
+            return None
+        self._pos = pos + chunk
+        return ""
+
+    def _find(self, pos: int) -> int:
+        """The first LF at or after pos, or -1; remembers how far it looked."""
+        scanned = self._scanned
+        end = self._buf.find(10, scanned if scanned > pos else pos)
+        self._scanned = end if end >= 0 else len(self._buf)
+        return end
+
+    def _compact(self) -> None:
+        """Drops what was handed out; what is left becomes a bytearray, to grow in place."""
+        pos = self._pos
+        buf = self._buf
+        if pos == len(buf):
+            self._buf = b""  # let go of the last bytes read
+        elif isinstance(buf, bytearray):
+            del buf[:pos]  # moves the start of a bytearray, not its bytes (CPython)
+        else:
+            self._buf = bytearray(memoryview(buf)[pos:])
+        self._pos = 0
+        self._scanned = max(self._scanned - pos, 0)
+        if self._iac != NO_IAC:
+            self._iac = max(self._iac - pos, 0)
 
 
 # C0 controls except TAB, then DEL and the C1 controls: ESC among them, so no ANSI

@@ -93,7 +93,7 @@ class Server:
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
             conn.parser.max_line = config.max_line_bytes
-            if conn.reason is None and conn.inbox is None:
+            if conn.reason is None and not conn.held_back:
                 self._arm_idle(conn)
 
     @property
@@ -163,32 +163,39 @@ class Server:
             conn.close(CLOSED)
             return
         conn.last_active = self.loop.clock()
-        lines = conn.parser.feed(data)
-        if lines:
-            self._deliver(conn, lines)
+        conn.parser.feed(data)
+        self._deliver(conn)
 
-    def _deliver(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
-        """Hands lines to the chat in order, holding back what flood control delays."""
-        publish = self.bus.publish
+    def _deliver(self, conn: Connection) -> None:
+        """Hands the parser's items to the chat in order while tokens last.
+
+        Every item costs a token, even one that carries nothing (a blank line, a line
+        that sanitises to nothing, a stretch of a too long line): input is never free."""
+        parser = conn.parser
         rate = self.config.flood_rate
-        for index, line in enumerate(lines):
-            if conn.reason is not None:
-                return
-            if line is p.LINE_TOO_LONG:
-                conn.send(p.too_long(conn.parser.max_line))
-            elif rate and not conn.take_token(self.loop.clock(), rate, self.config.flood_burst):
-                self._hold_back(conn, lines[index:])
-                return
+        budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
+        items = parser.take(budget)
+        publish = self.bus.publish
+        for item in items:
+            if item.__class__ is str:
+                if item:
+                    publish(["line", conn.id, item])
             else:
-                publish(["line", conn.id, line])
+                conn.send(p.too_long(parser.max_line))
+            if conn.reason is not None:  # it quit: the rest goes nowhere
+                return
+        if rate:
+            conn.tokens -= len(items)
+            if len(items) == budget and parser.has_line():
+                self._hold_back(conn)
 
-    def _hold_back(self, conn: Connection, lines: list[str | p.LineTooLong]) -> None:
-        """Flood control: stop reading this client and replay its lines at flood_rate.
+    def _hold_back(self, conn: Connection) -> None:
+        """Flood control: stop reading this client and replay its input at flood_rate.
 
-        Not reading lets TCP push back on the flooder alone; what was read already is
-        bounded by one recv.
+        Not reading lets TCP push back on the flooder alone; what was read already waits
+        as bytes in its parser, bounded by one recv and a line.
         """
-        conn.inbox = lines
+        conn.held_back = True
         conn.reading = False
         self._update_events(conn)
         if conn.flood_notice_due:
@@ -200,13 +207,13 @@ class Server:
 
     def _release(self, conn: Connection) -> None:
         conn.timer = None
-        lines = conn.inbox
-        if conn.reason is not None or lines is None:
+        if conn.reason is not None or not conn.held_back:
             return
-        conn.inbox = None
-        self._deliver(conn, lines)
-        if conn.inbox is None and conn.reason is None:
+        conn.held_back = False
+        self._deliver(conn)
+        if not conn.held_back and conn.reason is None:
             conn.reading = True
+            conn.last_active = self.loop.clock()  # not read meanwhile: silence proves nothing
             self._update_events(conn)
             self._arm_idle(conn)
         if self.leaving:
@@ -252,7 +259,7 @@ class Server:
         """Rearms itself lazily, so an active client costs nothing per line."""
         conn.timer = None
         timeout = self.config.idle_timeout
-        if conn.reason is not None or not timeout or conn.inbox is not None:
+        if conn.reason is not None or not timeout or conn.held_back:
             return
         if self.input_paused:  # we are not reading: silence proves nothing
             conn.last_active = self.loop.clock()
@@ -277,7 +284,7 @@ class Server:
             batch, self.leaving = self.leaving, []
             for conn in batch:
                 self._cancel_timer(conn)
-                conn.inbox = None
+                conn.held_back = False
                 self.bus.publish(["disconnect", conn.id, conn.reason or CLOSED])
                 if conn.aborted:
                     conn.out.clear()  # what the broadcast queued after the abort

@@ -31,9 +31,11 @@ class Client:
         chat.connect(self.member)
 
     def say(self, text: str) -> None:
-        for line in self.parser.feed(text.encode("utf-8", "surrogatepass") + b"\n"):
+        self.parser.feed(text.encode("utf-8", "surrogatepass") + b"\n")
+        for line in self.parser.take(-1):
             assert isinstance(line, str)
-            self.chat.line(self.member, line)
+            if line:  # "" is input that carries nothing (the server spends a token on it)
+                self.chat.line(self.member, line)
 
     def take(self) -> list[str]:
         lines = [d.decode() for d in self.member.out]

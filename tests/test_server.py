@@ -7,6 +7,9 @@ import os
 import selectors
 import signal
 import socket
+import tracemalloc
+
+import pytest
 
 from chatd.acceptor import ACCEPT_PAUSE
 from chatd.loop import Loop
@@ -290,6 +293,96 @@ def test_flood_notice_again_after_calming_down(harness):
     a.send("4", "5", "6")
     h.step()
     assert a.lines() == [notice]
+
+
+FLOOD_NOTICE = "*** error: you are sending too fast; your lines are delayed, not lost"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"\x01\n", b"\n", b"  \r\n", b"\x1b\x07\n", b"\xff\xfd\x01\n"],
+    ids=["control", "blank", "white-space", "escapes", "telnet-only"],
+)
+def test_lines_that_carry_nothing_still_cost_tokens(harness, junk):
+    h = harness(flood_rate=5, flood_burst=10)
+    a, b, c = h.connect(), h.connect(), h.connect()
+    a.lines(), b.lines()
+    a.send(junk * 30, "/who")
+    h.step()
+    conn_a = conn_of(h, 0)
+    assert not conn_a.events & READ  # held back after its burst: TCP pushes back on it
+    assert a.lines() == [FLOOD_NOTICE]
+    c.send("unaffected")
+    h.step()
+    assert b.lines() == ["<guest3> unaffected"]
+    for _ in range(20):  # 21 more items at 5 per second: the /who comes last, in order
+        h.tick(0.2)
+    assert a.lines() == ["<guest3> unaffected"]
+    h.tick(0.2)
+    assert a.lines() == ["*** 3 users in #lobby: guest1, guest2, guest3"]
+    assert conn_a.events & READ
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [b"\xff\xfa" + b"\x01" * 65536, b"z" * 65536],
+    ids=["endless-subnegotiation", "endless-line"],
+)
+def test_input_that_never_makes_a_line_costs_tokens_by_the_byte(harness, stream):
+    h = harness(flood_rate=5, flood_burst=10, max_line_bytes=2048)
+    a, b, c = h.connect(), h.connect(), h.connect()
+    a.lines(), b.lines()
+    a.send(stream)
+    h.step()
+    conn_a = conn_of(h, 0)
+    assert not conn_a.events & READ  # 64 KiB is 32 tokens' worth: held back
+    c.send("unaffected")
+    h.step()
+    assert b.lines() == ["<guest3> unaffected"]
+    for _ in range(30):
+        h.tick(0.2)
+    assert conn_a.events & READ  # a token per 2048 bytes: 64 KiB took about 6 seconds
+    assert a.lines() == [
+        "*** error: line too long (max 2048 bytes)",
+        FLOOD_NOTICE,
+        "<guest3> unaffected",
+    ]
+
+
+def test_a_held_back_paste_costs_about_the_bytes_read(harness):
+    h = harness(flood_rate=5, flood_burst=10)
+    a, b = h.connect(), h.connect()
+    a.lines()
+    paste = b"ab\n" * 21845  # 64 KiB of short lines: one recv
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        a.send(paste)
+        h.step()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    conn_a = conn_of(h, 0)
+    assert not conn_a.events & READ
+    assert len(b.lines()) == 10
+    assert conn_a.parser.buffered == len(paste) - 30  # the rest waits as the bytes read
+    assert held < 2 * len(paste)  # as a list of str objects it was over 1 MiB
+
+
+def test_held_back_input_does_not_count_as_idle(harness):
+    h = harness(flood_rate=1, flood_burst=2, idle_timeout=10)
+    a = h.connect()
+    a.send("".join(f"slow {i}\n" for i in range(29)).encode(), "/who")
+    h.step()
+    got: list[str] = []
+    for _ in range(28):  # 28 s of replay, well past the idle timeout
+        h.tick(1)
+        got += a.lines()
+    assert got == [FLOOD_NOTICE, "*** 1 users in #lobby: guest1"]
+    h.tick(9)
+    assert a.lines() == []  # not read meanwhile: its idle time starts when reading resumes
+    h.tick(2)
+    assert a.lines() == ["*** error: idle timeout"]
 
 
 def test_flood_rate_zero_means_no_flood_control(harness):
