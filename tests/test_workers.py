@@ -400,3 +400,32 @@ def _admitted(server: Chatd, tries: int = 100) -> TcpPeer:
         peer.close()
         time.sleep(0.1)
     raise AssertionError("the server stayed full")
+
+
+def test_the_longest_line_reaches_the_other_worker_however_it_grows_on_the_bus(tmp_path):
+    """1 MiB of invalid UTF-8 is 3 MiB of U+FFFD on the bus, 1 MiB of backslashes 2 MiB of
+    JSON: the master must carry them, not die of them."""
+    config = _config(
+        tmp_path, "workers: 2\nflood_rate: 0\nmax_line_bytes: 1048576\nmax_send_buffer: 16777216\n"
+    )
+    longest = 1 << 20
+    with Chatd("--config", config) as server:
+        by_worker = spread(server)
+        (_, first), (_, second) = list(by_worker.items())[:2]
+        (nick, sender), receivers = first[0], [p for _, p in second]
+        everyone = [p for group in by_worker.values() for _, p in group]
+        for peer in everyone:
+            drain(peer)
+        for byte, shown in ((b"\xfe", "\ufffd"), (b"\\", "\\"), (b'"', '"')):
+            sender.sock.sendall(byte * longest + b"\n")
+            for peer in receivers:
+                assert peer.line(timeout=10) == f"<{nick}> " + shown * longest
+        # 0xFF is also telnet's IAC: whatever the parser makes of it, no one is dropped.
+        sender.sock.sendall(b"\xff" * longest + b"\nafter\n")
+        for peer in receivers:
+            got = peer.until(f"<{nick}> after", timeout=10)
+            assert all(line.startswith(f"<{nick}> \ufffd") for line in got[:-1]), got[:-1]
+        sender.send("/who")
+        assert sender.until("*** ")[-1].startswith(f"*** {len(everyone)} users in #lobby: ")
+        assert server.stop() == 0
+        assert b"bad bus frame" not in server.log and b"Traceback" not in server.log
