@@ -1,16 +1,25 @@
-"""Socket set-up: the listening socket, the options every client socket gets, and a bus read."""
+"""Socket set-up: the listening socket and its port's claim, the options every client
+socket gets, and a bus read."""
 
 from __future__ import annotations
 
+import errno
 import socket
 
+_claims: list[socket.socket] = []  # held for the life of the process (and its workers)
 
-def open_listener(bind: str, port: int, reuse_port: bool = False) -> socket.socket:
+
+def open_listener(
+    bind: str, port: int, reuse_port: bool = False, claim: bool = False
+) -> socket.socket:
     """A non-blocking listening TCP socket; '::' listens on IPv4 too.
 
     reuse_port: one such socket per worker on the same port, and the kernel spreads the
-    connections among them (only with several workers: two chatds must not share a port
-    by accident)."""
+    connections among them.  The kernel lets any process of the same user join, so a
+    second chatd with workers would come up on the port and split the users between two
+    chats: claim (the first listener of a chatd) refuses that, see claim_port."""
+    if claim and port:
+        _claims.append(claim_port(port))  # before bind: the other chatd is refused first
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -20,12 +29,38 @@ def open_listener(bind: str, port: int, reuse_port: bool = False) -> socket.sock
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((bind, port))
+        if claim and not port:  # any free port: it is known now, claim it the same way
+            _claims.append(claim_port(sock.getsockname()[1]))
         sock.listen(socket.SOMAXCONN)
         sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def claim_port(port: int) -> socket.socket:
+    """One chat per port: binds an abstract AF_UNIX socket named after the port, which
+    only one process can hold; raises OSError(EADDRINUSE) if another chatd has it.
+
+    Abstract names need no file and vanish with the process (no stale lock after a
+    crash), and like ports they belong to the network namespace.  The name is the port
+    alone, not the address: '::' takes IPv4 too and a wildcard overlaps every address,
+    so two chatds on one port would share clients whatever addresses they name."""
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(f"\0chatd-listen:{port}")
+    except OSError as exc:
+        lock.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise OSError(errno.EADDRINUSE, "another chatd is serving this port") from None
+    return lock
+
+
+def claims() -> list[socket.socket]:
+    """The claims this process holds: daemon mode must keep them open when it detaches."""
+    return list(_claims)
 
 
 def tune_client_socket(sock: socket.socket) -> None:
