@@ -63,15 +63,28 @@ def claims() -> list[socket.socket]:
     return list(_claims)
 
 
+# Keepalive probes a connection that has been idle for KEEPIDLE seconds, every KEEPINTVL,
+# and gives up after KEEPCNT unanswered: a peer that vanished while idle is found in two
+# minutes.  But keepalive never probes a connection with data in flight, and that data
+# is retransmitted for 15 minutes or more (tcp_retries2), so a peer that vanished while
+# it was being sent a line a second would keep its nick that long.  TCP_USER_TIMEOUT
+# bounds how long sent data may stay unacknowledged.  With both set, Linux also lets it
+# decide when keepalive gives up (once the peer has been silent that long and a probe is
+# unanswered), so it is set to the keepalive figure: two minutes, busy or idle.
+KEEPIDLE, KEEPINTVL, KEEPCNT = 60, 10, 6
+USER_TIMEOUT = KEEPIDLE + KEEPINTVL * KEEPCNT  # seconds
+
+
 def tune_client_socket(sock: socket.socket) -> None:
     sock.setblocking(False)
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Keepalive finds half-open peers (a host that vanished) in about two minutes.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPIDLE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPINTVL)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPCNT)
+        timeout_ms = int(USER_TIMEOUT * 1000)  # read here: a test shortens it
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout_ms)
 
 
 def describe(sock: socket.socket) -> str:

@@ -1,14 +1,20 @@
-"""Socket set-up: one chat per port."""
+"""Socket set-up: one chat per port, and the options a client socket gets."""
 
 from __future__ import annotations
 
 import errno
+import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from chatd import sockets
-from chatd.sockets import claim_port, open_listener
+from chatd.sockets import claim_port, open_listener, tune_client_socket
 
 
 def _free_port() -> int:
@@ -53,3 +59,63 @@ def test_twin_listeners_do_not_claim():
     finally:
         twin.close()
         listener.close()
+
+
+def _accepted() -> tuple[socket.socket, socket.socket, socket.socket]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname()[:2])
+    server_side, _ = listener.accept()
+    return listener, client, server_side
+
+
+def test_a_client_socket_gives_up_on_unacknowledged_data_like_keepalive_does():
+    listener, client, conn = _accepted()
+    try:
+        tune_client_socket(conn)
+        get = conn.getsockopt
+        tcp = socket.IPPROTO_TCP
+        assert get(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        idle, interval, count = (
+            get(tcp, socket.TCP_KEEPIDLE),
+            get(tcp, socket.TCP_KEEPINTVL),
+            get(tcp, socket.TCP_KEEPCNT),
+        )
+        assert (idle, interval, count) == (60, 10, 6)
+        # The same two minutes whether the peer vanished idle or while being sent lines.
+        assert get(tcp, socket.TCP_USER_TIMEOUT) == (idle + interval * count) * 1000 == 120_000
+        assert get(tcp, socket.TCP_NODELAY) == 1
+    finally:
+        for s in (listener, client, conn):
+            s.close()
+
+
+def _private_network_missing() -> str | None:
+    """Why the vanished-peer test cannot run here, if it cannot."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return "needs root on Linux: a private network namespace and ip rules"
+    for program in ("unshare", "ip"):
+        if shutil.which(program) is None:
+            return f"needs {program} (util-linux, iproute2)"
+    trial = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10)
+    if trial.returncode != 0:
+        return f"cannot make a network namespace: {trial.stderr.decode().strip()}"
+    return None
+
+
+@pytest.mark.e2e
+def test_a_peer_that_vanished_while_being_sent_lines_is_dropped():
+    """In a private network namespace, packets to one client's address are blackholed
+    while its room keeps talking: with the user timeout (shortened to 1 s here) the server
+    drops it; a chatd without the option still counts it after three seconds."""
+    reason = _private_network_missing()
+    if reason:
+        pytest.skip(reason)
+    script = Path(__file__).with_name("netns_vanished.py")
+    result = subprocess.run(
+        ["unshare", "-n", sys.executable, str(script)], capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["left"] == "*** guest2 left #lobby (connection error: Connection timed out)"
+    assert 1.0 <= report["elapsed"] < 3.0
+    assert report["control_who"] == "*** 2 users in #lobby: guest1, guest2"
