@@ -68,7 +68,7 @@ def test_chatd_client_in_a_pipe():
             "<bot> hello",
             "*** bot left #lobby (done)",
         ]
-        server.stop()
+        assert server.stop() == 0
 
 
 def test_chatd_client_at_end_of_input_without_quit_delivers_everything():
@@ -85,7 +85,7 @@ def test_chatd_client_at_end_of_input_without_quit_delivers_everything():
         assert result.returncode == 0
         got = watcher.until("*** guest2 left", timeout=10)
         assert [g for g in got if g.startswith("<")] == [f"<guest2> paste {i}" for i in range(15)]
-        server.stop()
+        assert server.stop() == 0
 
 
 def test_chatd_client_reports_a_refused_connection():
@@ -189,7 +189,7 @@ def test_chatd_client_in_a_terminal_keeps_the_line_being_typed():
             client.kill()
             client.wait()
             os.close(master)
-        server.stop()
+        assert server.stop() == 0
 
 
 PROMPT_READY = b"\x1b[?2004h"  # prompt_toolkit turns bracketed paste on when a prompt starts
