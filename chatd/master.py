@@ -159,8 +159,8 @@ class Master:
         self.chat.dirty.clear()
 
     def _on_child(self, child: Child, mask: int) -> None:
-        if self.children.get(child.slot) is not child:
-            return  # reaped earlier in this loop turn; its slot may be a new worker's
+        if self.children.get(child.slot) is not child or child.events == 0:
+            return  # reaped or cut off earlier in this loop turn; its slot may be reused
         if mask & WRITE:
             self._write(child)
         if mask & READ:

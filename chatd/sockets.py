@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 
-_claims: list[socket.socket] = []  # held for the life of the process (and its workers)
+_claims: dict[int, socket.socket] = {}  # by port: held while this process listens there
 
 
 def open_listener(
@@ -18,8 +18,18 @@ def open_listener(
     connections among them.  The kernel lets any process of the same user join, so a
     second chatd with workers would come up on the port and split the users between two
     chats: claim (the first listener of a chatd) refuses that, see claim_port."""
-    if claim and port:
-        _claims.append(claim_port(port))  # before bind: the other chatd is refused first
+    taken = claim and port != 0 and port not in _claims
+    if taken:
+        _claims[port] = claim_port(port)  # before bind: the other chatd is refused first
+    try:
+        return _listen(bind, port, reuse_port, claim_chosen=claim and port == 0)
+    except BaseException:
+        if taken:  # not listening there after all (a failed reload stays where it was)
+            _claims.pop(port).close()
+        raise
+
+
+def _listen(bind: str, port: int, reuse_port: bool, claim_chosen: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -29,8 +39,9 @@ def open_listener(
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((bind, port))
-        if claim and not port:  # any free port: it is known now, claim it the same way
-            _claims.append(claim_port(sock.getsockname()[1]))
+        chosen = sock.getsockname()[1]
+        if claim_chosen and chosen not in _claims:  # any free port: claimed once known
+            _claims[chosen] = claim_port(chosen)
         sock.listen(socket.SOMAXCONN)
         sock.setblocking(False)
     except BaseException:
@@ -60,7 +71,13 @@ def claim_port(port: int) -> socket.socket:
 
 def claims() -> list[socket.socket]:
     """The claims this process holds: daemon mode must keep them open when it detaches."""
-    return list(_claims)
+    return list(_claims.values())
+
+
+def release_claims(keep: int) -> None:
+    """After a move to another port (a reload), the old one is free for another chatd."""
+    for port in [p for p in _claims if p != keep]:
+        _claims.pop(port).close()
 
 
 # Keepalive probes a connection that has been idle for KEEPIDLE seconds, every KEEPINTVL,

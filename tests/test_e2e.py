@@ -247,6 +247,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def test_sighup_with_a_new_port_listens_there(tmp_path):
     from chatd.benchtargets import free_port
+    from chatd.sockets import claim_port
 
     path = tmp_path / "chatd.yaml"
     path.write_text(f"port: {free_port()}\n")
@@ -262,6 +263,9 @@ def test_sighup_with_a_new_port_listens_there(tmp_path):
         assert a.line() == "*** guest2 joined #lobby"  # the old client stayed
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        claim_port(server.port).close()  # the old port is free for another chatd
+        with pytest.raises(OSError, match="another chatd"):
+            claim_port(new_port)
         assert server.stop() == 0
 
 

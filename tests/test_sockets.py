@@ -38,17 +38,17 @@ def test_a_port_is_claimed_by_one_process_at_a_time():
 
 
 def test_a_listener_on_any_free_port_claims_the_port_it_got():
-    before = len(sockets._claims)
     listener = open_listener("127.0.0.1", 0, claim=True)
+    port = listener.getsockname()[1]
     try:
-        port = listener.getsockname()[1]
         with pytest.raises(OSError):
             claim_port(port)
+        listener.close()
+        listener = open_listener("0.0.0.0", port, claim=True)  # ours already: no refusal
     finally:
         listener.close()
-        for lock in sockets._claims[before:]:
-            lock.close()
-        del sockets._claims[before:]
+        sockets.release_claims(keep=-1)
+    claim_port(port).close()  # released
 
 
 def test_twin_listeners_do_not_claim():
@@ -119,3 +119,14 @@ def test_a_peer_that_vanished_while_being_sent_lines_is_dropped():
     assert report["left"] == "*** guest2 left #lobby (connection error: Connection timed out)"
     assert 1.0 <= report["elapsed"] < 3.0
     assert report["control_who"] == "*** 2 users in #lobby: guest1, guest2"
+
+
+def test_a_listener_that_fails_gives_its_claim_back():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as failed:
+            open_listener("127.0.0.1", port, claim=True)
+        assert failed.value.errno == errno.EADDRINUSE
+    claim_port(port).close()  # not left claimed
