@@ -182,3 +182,13 @@ def test_a_long_frame_arriving_in_small_pieces_costs_linear_time():
     assert frames == [frame]
     # Copying what is buffered on every piece would move 4096 times 8 MiB on average.
     assert time.process_time() - started < 2
+
+
+def test_a_worker_that_cannot_read_the_master_stops_cleanly():
+    w = LinkedWorker()
+    try:
+        w.master.send(_raw(b'["line", "0:1", "cut sho'))  # a broken master: nothing to trust
+        w.worker.loop.run_once(0)
+        assert w.link.lost and w.worker.server.shutting_down
+    finally:
+        w.close()
