@@ -11,6 +11,8 @@ import time
 import pytest
 from e2e import Chatd, TcpPeer
 
+from chatd.protocol import LineParser
+
 pytestmark = pytest.mark.e2e
 
 
@@ -443,11 +445,13 @@ def test_the_longest_line_reaches_the_other_worker_however_it_grows_on_the_bus(t
             sender.sock.sendall(byte * longest + b"\n")
             for peer in receivers:
                 assert peer.line(timeout=10) == f"<{nick}> " + shown * longest
-        # 0xFF is also telnet's IAC: whatever the parser makes of it, no one is dropped.
-        sender.sock.sendall(b"\xff" * longest + b"\nafter\n")
+        # 0xFF is also telnet's IAC: the line is what the parser makes of it, and no one
+        # is dropped for it.
+        ffs = b"\xff" * longest
+        relayed = [f"<{nick}> {text}" for text in LineParser(longest).feed(ffs + b"\n")]
+        sender.sock.sendall(ffs + b"\nafter\n")
         for peer in receivers:
-            got = peer.until(f"<{nick}> after", timeout=10)
-            assert all(line.startswith(f"<{nick}> \ufffd") for line in got[:-1]), got[:-1]
+            assert peer.until(f"<{nick}> after", timeout=10) == [*relayed, f"<{nick}> after"]
         sender.send("/who")
         assert sender.until("*** ")[-1].startswith(f"*** {len(everyone)} users in #lobby: ")
         assert server.stop() == 0
