@@ -8,7 +8,9 @@ replica; each worker then writes only to its own clients.
 - ``LocalBus``: one process; an event is applied the moment it is published.
 - ``HubLink`` (a worker) and ``Hub`` (the master): the hub reads frames from every worker
   and appends each, whole and in arrival order, to every worker's outbox; that order is
-  the order.  A later broker (Redis) would be another Bus with the same two methods.
+  the order.  A frame a worker had no business sending is that worker's fault, never the
+  master's: the hub refuses it and the master replaces the worker.  A later broker
+  (Redis) would be another Bus with the same two methods.
 
 Frames are a 4-byte big-endian length and a compact JSON array; the framing is sans-I/O
 and tested in memory like the client protocol.
@@ -23,11 +25,26 @@ from typing import Any
 
 Event = list[Any]  # ["connect", member_id, ip] | ["line", id, text] | ["disconnect", id, why]
 HEADER = struct.Struct("!I")
-MAX_FRAME = 1 << 20  # far above any event (a line is at most max_line_bytes)
+
+MAX_LINE_BYTES = 1 << 20  # the top of max_line_bytes' range in config.py (a test holds them)
+# The longest frame a worker can have to send: a line event.  Its JSON takes at most 3
+# bytes per byte the client sent: an invalid byte becomes U+FFFD (3 bytes of UTF-8) and
+# JSON's escapes (\\, \", \t) take 2; control characters, which JSON would spell \u00XX,
+# never reach the bus (protocol.decode removes them).  The headroom is for the kind, the
+# member id and the brackets.  Frames from the master are not held to it (see HubLink).
+MAX_FRAME = 3 * MAX_LINE_BYTES + (64 << 10)
+
+# What a worker may publish, each [kind, its own member id, a string]; the rest (gone,
+# settings, state) only the master says.
+WORKER_KINDS = frozenset({"connect", "line", "disconnect"})
 
 
 class BusError(Exception):
-    pass
+    """A frame that breaks the bus's rules; frames holds the whole ones read before it."""
+
+    def __init__(self, message: str, frames: list[bytes] | None = None) -> None:
+        super().__init__(message)
+        self.frames = frames or []
 
 
 def encode(event: Event) -> bytes:
@@ -36,39 +53,78 @@ def encode(event: Event) -> bytes:
 
 
 class FrameSplitter:
-    """Bytes in, whole frames (header included) out, whatever the chunking."""
+    """Bytes in, whole frames (header included) out, whatever the chunking.
 
-    __slots__ = ("_buf",)
+    A frame that arrives in many pieces is kept as a list of them and joined once, when
+    it is whole: a long frame costs linear time, not a copy of the buffer per piece.
+    """
 
-    def __init__(self) -> None:
-        self._buf = b""
+    __slots__ = ("_chunks", "_have", "_need", "max_frame")
+
+    def __init__(self, max_frame: int | None = MAX_FRAME) -> None:
+        self.max_frame = max_frame  # None: only the 4-byte header bounds a frame
+        self._chunks: list[bytes] = []  # an incomplete frame, in pieces
+        self._have = 0  # bytes in _chunks
+        self._need = 0  # bytes the incomplete frame needs before it is worth looking at
 
     def feed(self, data: bytes) -> list[bytes]:
-        buf = self._buf + data if self._buf else data
-        frames = []
-        start, size = 0, len(buf)
+        if self._chunks:
+            self._chunks.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._chunks)
+            self._chunks, self._have = [], 0
+        else:
+            buf = data
+        frames: list[bytes] = []
+        start, size, need = 0, len(buf), 4
         while size - start >= 4:
             (length,) = HEADER.unpack_from(buf, start)
-            if length > MAX_FRAME:
-                raise BusError(f"frame of {length} bytes exceeds {MAX_FRAME}")
+            if self.max_frame is not None and length > self.max_frame:
+                raise BusError(f"a frame of {length} bytes (at most {self.max_frame})", frames)
             end = start + 4 + length
             if end > size:
+                need = end - start
                 break
             frames.append(buf[start:end])
             start = end
-        self._buf = buf[start:]
+        if start < size:
+            self._chunks, self._have, self._need = [buf[start:]], size - start, need
         return frames
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return self._have
 
 
 def decode(frame: bytes) -> Event:
-    event = json.loads(frame[4:])
+    try:
+        event = json.loads(frame[4:])
+    except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
+        raise BusError(f"not JSON: {_show(frame[4:])} ({type(exc).__name__})") from None
     if not isinstance(event, list) or not event or not isinstance(event[0], str):
-        raise BusError(f"not an event: {frame[:60]!r}")
+        raise BusError(f"not an event: {_show(frame[4:])}")
     return event
+
+
+def check_from_worker(event: Event, worker: int) -> None:
+    """Raises BusError unless event is one a worker publishes, about a member of its own:
+    the master applies it to its replica and sends it to every worker, so a bad one must
+    stop here (a short event would break every replica's Chat.apply)."""
+    if event[0] not in WORKER_KINDS or len(event) != 3:
+        raise BusError(f"not an event a worker sends: {_show(event)}")
+    _, member, text = event
+    if not isinstance(member, str) or not member.startswith(f"{worker}:"):
+        raise BusError(f"an event about member {_show(member)}, not one of worker {worker}'s")
+    if not isinstance(text, str):
+        raise BusError(f"not an event a worker sends: {_show(event)}")
+
+
+def _show(value: object) -> str:
+    """A bad value for the log, cut short: it may be megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Bus:
@@ -93,7 +149,10 @@ class HubLink(Bus):
     def __init__(self) -> None:
         self.outbox: list[bytes] = []
         self.size = 0  # bytes in the outbox
-        self.splitter = FrameSplitter()
+        # No cap on what the master sends: it is the one source of the order, and its
+        # frames include a "state" snapshot that grows with the users (100 bytes or so
+        # each), far past any frame a worker sends.
+        self.splitter = FrameSplitter(max_frame=None)
 
     def publish(self, event: Event) -> None:
         frame = encode(event)
@@ -113,41 +172,61 @@ class HubLink(Bus):
 
 class Hub:
     """The master's sequencer: every frame from any worker goes to every worker, in the
-    order the hub read them.  Frames are forwarded as they came, never decoded."""
+    order the hub read them.  Each is checked first (check_from_worker) and then forwarded
+    as it came, not encoded again."""
 
     def __init__(
-        self, max_backlog: int = 64 << 20, observe: Callable[[bytes], None] | None = None
+        self, max_backlog: int = 64 << 20, observe: Callable[[Event], None] | None = None
     ) -> None:
         self.max_backlog = max_backlog
-        self.observe = observe  # sees every frame, in the order the workers will
+        self.observe = observe  # sees every event, in the order the workers will
         self.splitters: dict[int, FrameSplitter] = {}
         self.outboxes: dict[int, list[bytes]] = {}
         self.backlog: dict[int, int] = {}
+        self.allowance: dict[int, int] = {}  # a new worker's state is over max_backlog
 
     def add(self, worker: int, first: bytes = b"") -> None:
         """A worker joins the stream; first (its state) is the first frame it reads."""
         self.splitters[worker] = FrameSplitter()
         self.outboxes[worker] = [first] if first else []
         self.backlog[worker] = len(first)
+        self.allowance[worker] = len(first)
 
     def remove(self, worker: int) -> None:
         self.splitters.pop(worker, None)
         self.outboxes.pop(worker, None)
         self.backlog.pop(worker, None)
+        self.allowance.pop(worker, None)
 
     def received(self, worker: int, data: bytes) -> None:
-        self._broadcast(self.splitters[worker].feed(data))
+        """Raises BusError at the first bad frame: the worker that sent it must go.  The
+        good frames before it are its own events, and go out first like any other."""
+        try:
+            frames, error = self.splitters[worker].feed(data), None
+        except BusError as exc:
+            frames, error = exc.frames, exc
+        good: list[bytes] = []
+        try:
+            for frame in frames:
+                event = decode(frame)
+                check_from_worker(event, worker)
+                if self.observe is not None:
+                    self.observe(event)
+                good.append(frame)
+        finally:
+            self._fan_out(good)
+        if error is not None:
+            raise error
 
     def announce(self, event: Event) -> None:
         """An event of the hub's own (a worker died: its clients are gone)."""
-        self._broadcast([encode(event)])
+        if self.observe is not None:
+            self.observe(event)
+        self._fan_out([encode(event)])
 
-    def _broadcast(self, frames: list[bytes]) -> None:
+    def _fan_out(self, frames: list[bytes]) -> None:
         if not frames:
             return
-        if self.observe is not None:
-            for frame in frames:
-                self.observe(frame)
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         for worker, outbox in self.outboxes.items():
             outbox.append(data)
@@ -155,7 +234,8 @@ class Hub:
 
     def stuck(self) -> list[int]:
         """Workers whose unread events passed the cap: they must go, not grow the master."""
-        return [w for w, size in self.backlog.items() if size > self.max_backlog]
+        cap, allowance = self.max_backlog, self.allowance
+        return [w for w, size in self.backlog.items() if size > cap + allowance[w]]
 
     def take_output(self, worker: int) -> bytes:
         outbox = self.outboxes[worker]

@@ -102,7 +102,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     from . import systemd
     from .daemon import Pidfile, PidfileError, daemon_context
     from .runner import hold_signals
-    from .sockets import open_listener
+    from .sockets import claims, open_listener
 
     hold_signals()
     listeners = systemd.listen_fds()
@@ -110,7 +110,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     if not listeners:
         try:
             workers = config.worker_count() > 1
-            listeners = [open_listener(config.bind, config.port, reuse_port=workers)]
+            listeners = [open_listener(config.bind, config.port, reuse_port=workers, claim=True)]
         except OSError as exc:
             print(
                 f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
@@ -124,7 +124,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
         if config.daemon and systemd.under_systemd():
             log.warning("daemon: true ignored under systemd: staying in the foreground")
         elif config.daemon:
-            keep = [*listeners, *logs.open_streams()]
+            keep = [*listeners, *claims(), *logs.open_streams()]
             with daemon_context(keep, pidfile):
                 return run(config, listeners, given, inherited)
         with pidfile or contextlib.nullcontext():

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import config as cfg
 from . import logs, systemd
-from .bus import Hub, decode, encode
+from .bus import BusError, Event, Hub, encode
 from .chat import REPLICATED, Chat
 from .loop import Loop
 from .server import chat_settings
@@ -154,13 +154,13 @@ class Master:
 
     # The bus.
 
-    def _observe(self, frame: bytes) -> None:
-        self.chat.apply(decode(frame), {})
+    def _observe(self, event: Event) -> None:
+        self.chat.apply(event, {})  # checked by the hub first: its shape is sound
         self.chat.dirty.clear()
 
     def _on_child(self, child: Child, mask: int) -> None:
-        if self.children.get(child.slot) is not child:
-            return  # reaped earlier in this loop turn; its slot may be a new worker's
+        if self.children.get(child.slot) is not child or child.events == 0:
+            return  # reaped or cut off earlier in this loop turn; its slot may be reused
         if mask & WRITE:
             self._write(child)
         if mask & READ:
@@ -171,7 +171,18 @@ class Master:
                 self.loop.unregister(child.sock)
                 child.events = 0
                 return
-            self.hub.received(child.slot, data)
+            try:
+                self.hub.received(child.slot, data)
+            except BusError as exc:  # its fault, not ours: replace it, as if it had died
+                self._cut_off(child, f"sent a bad bus frame: {exc}")
+
+    def _cut_off(self, child: Child, why: str) -> None:
+        """Kills a worker and hears no more from it; its users are announced gone when it
+        is reaped, like those of a worker that died."""
+        self._kill_stuck(child, why)
+        self.loop.unregister(child.sock)
+        child.events = 0
+        self.hub.remove(child.slot)
 
     def flush(self) -> None:
         """End of tick: every worker gets what the hub queued for it, in one send."""
@@ -181,11 +192,7 @@ class Master:
             child = self.children.get(slot)
             if child is not None:
                 backlog = self.hub.backlog[slot]
-                self._kill_stuck(child, f"stopped reading the bus ({backlog} bytes unread)")
-                # Nothing more from or to it: its users are announced gone when it is reaped.
-                self.loop.unregister(child.sock)
-                child.events = 0
-                self.hub.remove(slot)
+                self._cut_off(child, f"stopped reading the bus ({backlog} bytes unread)")
 
     def _check_heartbeats(self) -> None:
         """A worker whose loop stopped turning (a bug, a stop signal) serves nobody; like

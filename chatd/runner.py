@@ -18,7 +18,7 @@ from . import logs, systemd
 from .bus import HubLink
 from .loop import Loop, raise_nofile_limit
 from .server import Server
-from .sockets import describe, open_listener
+from .sockets import describe, open_listener, release_claims
 from .worker import Heartbeat, LinkSocket
 
 log = logging.getLogger("chatd.runner")
@@ -119,11 +119,12 @@ class Runner:
             log.warning("SIGHUP: bind/port are the socket unit's under socket activation")
             return dataclasses.replace(new, bind=old.bind, port=old.port)
         try:
-            listener = open_listener(new.bind, new.port)
+            listener = open_listener(new.bind, new.port, claim=True)
         except OSError as exc:
             log.error("SIGHUP: cannot listen on %s port %d: %s", new.bind, new.port, exc.strerror)
             return dataclasses.replace(new, bind=old.bind, port=old.port)
         self.server.replace_listeners([listener])
+        release_claims(keep=listener.getsockname()[1])
         return new
 
 

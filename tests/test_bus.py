@@ -47,6 +47,7 @@ def test_text_survives_the_bus_exactly():
 def test_an_oversized_frame_is_refused():
     with pytest.raises(BusError):
         FrameSplitter().feed(b"\xff\xff\xff\xff")
+    assert FrameSplitter(max_frame=None).feed(b"\xff\xff\xff\xff") == []  # waits for it
 
 
 def test_hub_sends_every_frame_to_every_worker_in_one_order():
@@ -400,8 +401,9 @@ def test_a_client_gone_before_its_connect_comes_back_harms_no_one(cluster):
         c.step()
         assert Peer(ours).lines() == ["*** error: server is full (max 1 clients)"]
         ours.close()
-    first.send("still here")
+    first.send("/who")  # the first client is still served, and the refused never joined
     c.step()
+    assert first.lines() == ["*** 1 users in #lobby: guest1"]
 
 
 def first_fd(w: Worker) -> int:

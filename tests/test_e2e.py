@@ -68,7 +68,7 @@ def test_chatd_client_in_a_pipe():
             "<bot> hello",
             "*** bot left #lobby (done)",
         ]
-        server.stop()
+        assert server.stop() == 0
 
 
 def test_chatd_client_at_end_of_input_without_quit_delivers_everything():
@@ -85,7 +85,7 @@ def test_chatd_client_at_end_of_input_without_quit_delivers_everything():
         assert result.returncode == 0
         got = watcher.until("*** guest2 left", timeout=10)
         assert [g for g in got if g.startswith("<")] == [f"<guest2> paste {i}" for i in range(15)]
-        server.stop()
+        assert server.stop() == 0
 
 
 def test_chatd_client_reports_a_refused_connection():
@@ -189,7 +189,7 @@ def test_chatd_client_in_a_terminal_keeps_the_line_being_typed():
             client.kill()
             client.wait()
             os.close(master)
-        server.stop()
+        assert server.stop() == 0
 
 
 PROMPT_READY = b"\x1b[?2004h"  # prompt_toolkit turns bracketed paste on when a prompt starts
@@ -247,6 +247,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def test_sighup_with_a_new_port_listens_there(tmp_path):
     from chatd.benchtargets import free_port
+    from chatd.sockets import claim_port
 
     path = tmp_path / "chatd.yaml"
     path.write_text(f"port: {free_port()}\n")
@@ -262,6 +263,9 @@ def test_sighup_with_a_new_port_listens_there(tmp_path):
         assert a.line() == "*** guest2 joined #lobby"  # the old client stayed
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        claim_port(server.port).close()  # the old port is free for another chatd
+        with pytest.raises(OSError, match="another chatd"):
+            claim_port(new_port)
         assert server.stop() == 0
 
 
@@ -276,3 +280,71 @@ def test_a_second_sigterm_while_stopping_still_exits_0():
                 server.signal(signal.SIGTERM)
                 time.sleep(0.001)
             assert server.proc.wait() == 0
+
+
+def _second_chatd(port: int, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    """Starts another chatd on port; its result, or None if it came up and kept running."""
+    proc = subprocess.Popen(
+        chatd_command("--port", str(port), *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_one_chat_per_port_whatever_the_worker_counts(workers):
+    from chatd.benchtargets import free_port
+
+    port = free_port()
+    with Chatd("--port", str(port), "--workers", workers, any_port=False) as server:
+        a = server.connect()
+        assert a.greeted() == "guest1"
+        seconds = [("--workers", n) for n in ("1", "2")]
+        if workers == "2":  # '::' takes IPv4 too, and a wildcard overlaps 127.0.0.1
+            seconds += [("--workers", "2", "--bind", b) for b in ("::", "0.0.0.0")]
+        for args in seconds:
+            second = _second_chatd(port, *args)
+            assert second is not None, f"a second chatd {' '.join(args)} came up on {port}"
+            assert second.returncode == 69, second.stderr
+            bind = args[-1] if "--bind" in args else "127.0.0.1"
+            expected = f"chatd: cannot listen on {bind} port {port}: another chatd is serving"
+            assert expected.encode() in second.stderr
+        b = server.connect()
+        assert b.greeted() == "guest2"  # every client still comes to the one chat
+        assert a.line() == "*** guest2 joined #lobby"
+        assert server.stop() == 0
+
+
+def test_a_daemon_keeps_its_port_claimed(tmp_path):
+    from chatd.benchtargets import free_port
+    from chatd.sockets import claim_port
+
+    port, pidfile, log = free_port(), tmp_path / "chatd.pid", tmp_path / "chatd.log"
+    args = ("--workers", "2", "--daemon", "--pidfile", str(pidfile), "--log-file", str(log))
+    started = subprocess.run(chatd_command("--port", str(port), *args), timeout=20)
+    assert started.returncode == 0
+    deadline = time.monotonic() + 10
+    while b"master listening on" not in (log.read_bytes() if log.exists() else b""):
+        assert time.monotonic() < deadline, "the daemon never listened"
+        time.sleep(0.02)
+    pid = int(pidfile.read_text())
+    try:
+        second = _second_chatd(port, "--workers", "2")
+        assert second is not None, "a second chatd came up beside the daemon"
+        assert second.returncode == 69
+        assert b"another chatd is serving this port" in second.stderr
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while True:  # the claim goes with the daemon's last process
+        try:
+            claim_port(port).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the claim outlived the daemon"
+            time.sleep(0.02)

@@ -36,3 +36,43 @@ def test_a_reaped_workers_late_readiness_does_not_touch_its_successor():
         assert master.children[0] is new
     finally:
         master.loop.close()
+
+
+class Kills:
+    """Stands in for os.kill: the children here are socketpairs, their pids made up."""
+
+    def __init__(self, master: Master) -> None:
+        self.sent: list[tuple[int, int]] = []
+        master._kill = lambda child, signum: self.sent.append((child.pid, signum))  # type: ignore[method-assign]
+
+
+def test_a_bad_frame_from_a_worker_replaces_it_and_the_master_goes_on():
+    from chatd.bus import FrameSplitter, decode, encode
+
+    master = Master(Config(server_name="test", workers=2), [], {})
+    kills = Kills(master)
+    try:
+        bad, bad_end = _child(master, 1, 201)
+        good, good_end = _child(master, 0, 202)
+        good_end.setblocking(False)
+        good_end.send(encode(["connect", "0:1", "10.0.0.1"]))
+        master._on_child(good, selectors.EVENT_READ)
+        bad_end.send(encode(["connect", "1:1", "10.0.0.2"]) + encode(["line", "1:1"]))
+        master._on_child(bad, selectors.EVENT_READ)  # a short event: IndexError in the chat
+        assert kills.sent == [(201, signal.SIGKILL)]
+        assert 1 not in master.hub.outboxes  # nothing more to or from it
+        good_end.send(encode(["line", "0:1", "still here"]))
+        master._on_child(good, selectors.EVENT_READ)
+        master.flush()
+        master._reap(201, signal.SIGKILL)  # its users leave as when a worker dies
+        master.flush()
+        events = [decode(f) for f in FrameSplitter().feed(good_end.recv(1 << 16))]
+        assert events == [
+            ["connect", "0:1", "10.0.0.1"],
+            ["connect", "1:1", "10.0.0.2"],
+            ["line", "0:1", "still here"],
+            ["gone", 1, "connection lost"],
+        ]
+        assert sorted(m.id for m in master.chat.nicks.values()) == ["0:1"]
+    finally:
+        master.loop.close()

@@ -11,6 +11,8 @@ import time
 import pytest
 from e2e import Chatd, TcpPeer
 
+from chatd.protocol import LineParser
+
 pytestmark = pytest.mark.e2e
 
 
@@ -82,15 +84,31 @@ def test_one_chat_across_workers():
         got = [line for line in b.until("*alice* in order 49") if line.startswith("*alice*")]
         assert got == [f"*alice* in order {i}" for i in range(50)]
         assert server.stop() == 0
-        assert w1 != w2
+        # The two were served by two worker processes (not the master): the chat crossed.
+        assert {w1, w2} <= workers_of(server) and server.proc.pid not in (w1, w2)
 
 
 def test_limits_and_guest_numbers_are_global():
     with Chatd("--workers", "2", "--max-clients", "6") as server:
-        peers = [server.connect() for _ in range(6)]
-        nicks = sorted(p.greeted() for p in peers)
-        assert nicks == sorted(f"guest{i}" for i in range(1, 7))
-        assert len({connected_by(server, n) for n in nicks}) >= 1
+        watcher = server.connect()
+        nicks = [watcher.greeted()]
+        admitted = [connected_by(server, nicks[0])]  # the worker of each client kept
+        kept = [watcher]  # open: a client closed by the garbage collector would leave
+        for _ in range(40):
+            if len(admitted) == 6:
+                break
+            peer = server.connect()
+            nicks.append(peer.greeted())
+            worker = connected_by(server, nicks[-1])
+            if len(admitted) == 5 and set(admitted) == {worker}:
+                # Six on one worker would not show that the limit is the whole server's.
+                peer.send("/quit")
+                watcher.until(f"*** {nicks[-1]} left")
+                continue
+            admitted.append(worker)
+            kept.append(peer)
+        assert len(set(admitted)) == 2 and len(admitted) == 6
+        assert nicks == [f"guest{i}" for i in range(1, len(nicks) + 1)]  # one count for all
         extra = server.connect()
         assert extra.line() == "*** error: server is full (max 6 clients)"
         assert extra.eof()
@@ -136,11 +154,12 @@ def test_workers_exit_when_the_master_dies():
     with Chatd("--workers", "2") as server:
         a = server.connect()
         a.greeted()
+        server.wait_log(b"master listening on")  # logged once every worker is started
         pids = workers_of(server)
         assert len(pids) == 2
         server.proc.kill()
         server.proc.wait()
-        assert a.until("*** server shutting down")  # the orphaned worker says goodbye
+        assert a.line() == "*** server shutting down"  # the orphaned worker says goodbye
         deadline = time.monotonic() + 5
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -174,7 +193,13 @@ def test_sighup_changes_the_worker_count_and_sigterm_stops_all(tmp_path):
         server.wait_log(b"retiring worker 2")
         server.signal(signal.SIGTERM)
         assert server.stop() == 0
-        assert server.log.count(b"stopped (exited with status 0)") >= 1
+        # Every worker left cleanly: the two retired ones (before or after the SIGTERM)
+        # and the one that stayed.
+        assert b"worker 0 stopped (exited with status 0)" in server.log
+        for slot in (1, 2):
+            pattern = rb"worker %d (stopped \(|\(pid \d+\) )exited with status 0" % slot
+            assert re.search(pattern, server.log), server.log.decode()
+        assert b"killed by" not in server.log
 
 
 def _config(tmp_path, text: str) -> str:
@@ -400,3 +425,34 @@ def _admitted(server: Chatd, tries: int = 100) -> TcpPeer:
         peer.close()
         time.sleep(0.1)
     raise AssertionError("the server stayed full")
+
+
+def test_the_longest_line_reaches_the_other_worker_however_it_grows_on_the_bus(tmp_path):
+    """1 MiB of invalid UTF-8 is 3 MiB of U+FFFD on the bus, 1 MiB of backslashes 2 MiB of
+    JSON: the master must carry them, not die of them."""
+    config = _config(
+        tmp_path, "workers: 2\nflood_rate: 0\nmax_line_bytes: 1048576\nmax_send_buffer: 16777216\n"
+    )
+    longest = 1 << 20
+    with Chatd("--config", config) as server:
+        by_worker = spread(server)
+        (_, first), (_, second) = list(by_worker.items())[:2]
+        (nick, sender), receivers = first[0], [p for _, p in second]
+        everyone = [p for group in by_worker.values() for _, p in group]
+        for peer in everyone:
+            drain(peer)
+        for byte, shown in ((b"\xfe", "\ufffd"), (b"\\", "\\"), (b'"', '"')):
+            sender.sock.sendall(byte * longest + b"\n")
+            for peer in receivers:
+                assert peer.line(timeout=10) == f"<{nick}> " + shown * longest
+        # 0xFF is also telnet's IAC: the line is what the parser makes of it, and no one
+        # is dropped for it.
+        ffs = b"\xff" * longest
+        relayed = [f"<{nick}> {text}" for text in LineParser(longest).feed(ffs + b"\n")]
+        sender.sock.sendall(ffs + b"\nafter\n")
+        for peer in receivers:
+            assert peer.until(f"<{nick}> after", timeout=10) == [*relayed, f"<{nick}> after"]
+        sender.send("/who")
+        assert sender.until("*** ")[-1].startswith(f"*** {len(everyone)} users in #lobby: ")
+        assert server.stop() == 0
+        assert b"bad bus frame" not in server.log and b"Traceback" not in server.log
