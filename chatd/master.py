@@ -320,15 +320,18 @@ class Master:
 
     def handle_usr1(self) -> None:
         """Log rotation: the running settings once more, which reopens every log file."""
-        self._settle(self.config)
+        if self._settle(self.config):
+            log.info("SIGUSR1: log file reopened; the workers reopen theirs")
 
-    def _settle(self, new: cfg.Config) -> None:
+    def _settle(self, new: cfg.Config) -> bool:
         """Our own log first: if its new file cannot be opened, every process keeps the
-        one it has, so they all still write to the same place."""
-        if not logs.use(new.log_level, new.log_file):
+        one it has, so they all still write to the same place.  False in that case."""
+        opened = logs.use(new.log_level, new.log_file)
+        if not opened:
             new = dataclasses.replace(new, log_file=logs.current_path())
         self.config = new
         self.hub.announce(reload.event(new))  # our replica applies it in _observe
+        return opened
 
     def _keep_address(self, new: cfg.Config) -> cfg.Config:
         old = self.config

@@ -232,16 +232,23 @@ def log_fds(pid: int) -> list[str]:
     return found
 
 
-@WORKERS
-def test_sighup_without_a_config_file_reopens_every_process_log(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "signum", "said"),
+    [
+        (1, signal.SIGHUP, b"no config file to re-read"),
+        (2, signal.SIGHUP, b"no config file to re-read"),
+        (2, signal.SIGUSR1, b"the workers reopen theirs"),  # over the bus too
+    ],
+)
+def test_without_a_config_file_a_signal_reopens_every_process_log(tmp_path, workers, signum, said):
     log = tmp_path / "chatd.log"
     rotated = tmp_path / "chatd.log.1"
     with Chatd("--workers", str(workers), log_file=log) as server:
         by_worker = on_every_worker(server, workers)
         pids = processes(server, list(by_worker))
         log.rename(rotated)
-        server.signal(signal.SIGHUP)
-        server.wait_log(b"no config file to re-read")  # in the new file
+        server.signal(signum)
+        server.wait_log(said)  # in the new file
         for pid in pids:  # reopened on the signal, not on the next record
             deadline = time.monotonic() + 5
             while str(log) not in log_fds(pid) and time.monotonic() < deadline:
@@ -254,3 +261,50 @@ def test_sighup_without_a_config_file_reopens_every_process_log(tmp_path, worker
     for pid in pids:
         assert lines_of(new, pid)
     assert "ERROR" not in new + rotated.read_text()
+
+
+def test_under_socket_activation_with_workers_a_new_port_is_said_once(tmp_path):
+    import socket
+    import subprocess
+
+    from e2e import chatd_command
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    path = config(tmp_path, "workers: 2\nport: 1\n")  # never bound: the socket is systemd's
+
+    def as_fd_3() -> None:
+        os.dup2(listener.fileno(), 3)
+
+    command = " ".join(chatd_command("--config", path))
+    proc = subprocess.Popen(
+        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
+        preexec_fn=as_fd_3,
+        stderr=subprocess.PIPE,
+        close_fds=False,
+    )
+    try:
+        peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
+        peer.greeted()
+        config(tmp_path, "workers: 2\nport: 2\nmotd: reloaded\n")
+        proc.send_signal(signal.SIGHUP)
+        for _ in range(20):  # until the reload reached the worker that takes this one
+            second = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
+            if "*** reloaded" in second.until("*** You joined"):
+                break
+            second.close()
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the reload never reached the workers")
+        peer.send("still here")
+        assert second.until("<")[-1].endswith("> still here")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        log = proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert log.count("socket activation") == 1
+        assert "bind/port are the socket unit's under socket activation" in log
+        assert "needs a restart" not in log
+    finally:
+        proc.kill()
+        proc.wait()
+        listener.close()
