@@ -21,9 +21,9 @@ import traceback
 from typing import Any
 
 from . import config as cfg
-from . import logs, systemd
+from . import logs, reload, systemd
 from .bus import BusError, Event, Hub, encode
-from .chat import REPLICATED, Chat
+from .chat import Chat
 from .loop import Loop
 from .server import chat_settings
 from .sockets import describe, open_listener, recv_ready
@@ -303,25 +303,16 @@ class Master:
             self._kill(child, signal.SIGKILL)
 
     def handle_hup(self) -> None:
-        """Reload: the master checks the file; each worker re-reads it; the count adapts."""
+        """Reload (see reload.py): the master alone reads the file, switches its own log,
+        and sends the settings to every worker in the event order; the count adapts."""
         self.notifier.reloading()
-        logs.reopen()
-        try:
-            new = cfg.override(cfg.load(self.config.source), self.overrides)
-        except (cfg.ConfigError, FileNotFoundError) as exc:
-            log.error("SIGHUP: config not reloaded, keeping the running one: %s", exc)
+        running = self.config
+        new = reload.read(running, self.overrides)
+        self._settle(running if new is None else self._keep_address(new))
+        if new is None:
             self.notifier.ready("reload failed; running on the old config")
             return
-        if (new.bind, new.port) != (self.config.bind, self.config.port):
-            log.warning("SIGHUP: a new bind/port needs a restart when running workers")
-            new = dataclasses.replace(new, bind=self.config.bind, port=self.config.port)
-        logs.set_level(new.log_level)
-        self.config = new
-        shared = chat_settings(new)
-        self.hub.announce(["settings", {k: getattr(shared, k) for k in REPLICATED}])
-        for child in self.children.values():
-            self._kill(child, signal.SIGHUP)
-        wanted = new.worker_count()
+        wanted = self.config.worker_count()
         for slot in range(wanted):
             if slot not in self.children:
                 self.spawn(slot)
@@ -330,13 +321,34 @@ class Master:
             self._kill(child, signal.SIGTERM)
             for listener in self.slot_listeners.pop(child.slot, []):
                 listener.close()
-        log.info("SIGHUP: config reloaded from %s (%d workers)", new.source, wanted)
+        if new is not running:
+            log.info("SIGHUP: config reloaded from %s (%d workers)", new.source, wanted)
         self.notifier.ready(f"{wanted} workers")
 
     def handle_usr1(self) -> None:
-        logs.reopen()
-        for child in self.children.values():
-            self._kill(child, signal.SIGUSR1)
+        """Log rotation: the running settings once more, which reopens every log file."""
+        if self._settle(self.config):
+            log.info("SIGUSR1: log file reopened; the workers reopen theirs")
+
+    def _settle(self, new: cfg.Config) -> bool:
+        """Our own log first: if its new file cannot be opened, every process keeps the
+        one it has, so they all still write to the same place.  False in that case."""
+        opened = logs.use(new.log_level, new.log_file)
+        if not opened:
+            new = dataclasses.replace(new, log_file=logs.current_path())
+        self.config = new
+        self.hub.announce(reload.event(new))  # our replica applies it in _observe
+        return opened
+
+    def _keep_address(self, new: cfg.Config) -> cfg.Config:
+        old = self.config
+        if (new.bind, new.port) == (old.bind, old.port):
+            return new
+        if self.inherited:
+            log.warning("SIGHUP: bind/port are the socket unit's under socket activation")
+        else:
+            log.warning("SIGHUP: a new bind/port needs a restart when running workers")
+        return dataclasses.replace(new, bind=old.bind, port=old.port)
 
     def _kill(self, child: Child, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config as cfg
-from . import logs, systemd
+from . import logs, reload, systemd
 from .bus import HubLink
 from .loop import Loop, raise_nofile_limit
 from .server import Server
@@ -37,9 +37,9 @@ class Runner:
         worker: int = 0,
         heartbeat: Heartbeat | None = None,
     ) -> None:
-        self.config = config
         self.overrides = overrides
         self.inherited = inherited  # the listeners are systemd's or the master's
+        self.under_master = link is not None  # reloads come from the master, over the bus
         self.loop = Loop()
         bus = HubLink() if link is not None else None
         self.server = Server(config, self.loop, listeners, bus, worker)
@@ -49,6 +49,10 @@ class Runner:
         if heartbeat is not None:
             heartbeat.keep(self.loop)
         self.notifier = systemd.Notifier()
+
+    @property
+    def config(self) -> cfg.Config:
+        return self.server.config
 
     def run(self) -> int:
         for name in SIGNALS:
@@ -83,32 +87,23 @@ class Runner:
         self.server.shutdown()
 
     def handle_hup(self) -> None:
+        """Reload (see reload.py).  A worker's master reads the file and sends the settings
+        over the bus; a SIGHUP sent to the worker itself changes nothing."""
+        if self.under_master:
+            log.debug("SIGHUP: ignored; the master reloads every worker")
+            return
         self.notifier.reloading()
-        logs.reopen()
-        self.reload()
+        running = self.config
+        new = reload.read(running, self.overrides)
+        applied = running if new is None else self._rebind(new)  # bad file: logs reopened
+        self.server.bus.publish(reload.event(applied))
+        if new is not None and new is not running:
+            log.info("SIGHUP: config reloaded from %s", new.source)
         self.notifier.ready(self.status())
 
     def handle_usr1(self) -> None:
-        logs.reopen()
-        log.info("SIGUSR1: log file reopened")
-
-    def reload(self) -> None:
-        """Re-reads the config file; a bad one is logged and the running one stays."""
-        if self.config.source == "(defaults)":
-            log.info("SIGHUP: no config file to re-read; log file reopened")
-            return
-        try:
-            new = cfg.override(cfg.load(self.config.source), self.overrides)
-        except cfg.ConfigError as exc:
-            log.error("SIGHUP: config not reloaded, keeping the running one: %s", exc)
-            return
-        new = self._rebind(new)
-        if new.log_file != self.config.log_file:
-            logs.setup(new.log_level, new.log_file)
-        logs.set_level(new.log_level)
-        self.server.reconfigure(new)
-        self.config = new
-        log.info("SIGHUP: config reloaded from %s", new.source)
+        if logs.reopen():
+            log.info("SIGUSR1: log file reopened")
 
     def _rebind(self, new: cfg.Config) -> cfg.Config:
         """Listens on a changed address; if that fails, the old one stays."""

@@ -14,7 +14,7 @@ import logging
 import selectors
 import socket
 
-from . import __version__
+from . import __version__, logs, reload
 from . import protocol as p
 from .acceptor import Acceptor
 from .bus import Bus, LocalBus
@@ -80,10 +80,12 @@ class Server:
     # Configuration.
 
     def reconfigure(self, config: Config) -> None:
-        """Applies a new config to running clients; the listeners are the caller's.
+        """Applies a new config to this process: running clients, limits, the log file
+        and level (a reload's "settings" event comes here); the listeners are the caller's.
 
         With several workers the settings that decide shared outcomes come as an ordered
         event from the master instead (chat.REPLICATED), so the replicas never disagree."""
+        logs.use(config.log_level, config.log_file)
         settings = chat_settings(config)
         if not isinstance(self.bus, LocalBus):
             kept = {k: getattr(self.chat.settings, k) for k in REPLICATED}
@@ -125,8 +127,13 @@ class Server:
 
     def apply(self, event: list) -> None:  # type: ignore[type-arg]
         action = self.chat.apply(event, self.local)
-        if event[0] == "disconnect":
+        kind = event[0]
+        if kind == "disconnect":
             self.local.pop(event[1], None)
+        elif kind == "settings":  # a reload: the chat took the shared part, we take the rest
+            config = reload.config_of(event)
+            if config is not None:
+                self.reconfigure(config)
         if action is None or not action[1].local:
             return
         what, member, reason = action
