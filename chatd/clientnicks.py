@@ -34,11 +34,15 @@ class Roster:
         self.nick = ""
         self.room = ""
         self._members: dict[str, str] = {}  # by nick.lower(), in order of activity
+        self._private: dict[str, str] = {}  # who we exchanged private messages with
 
     def observe(self, line: str) -> None:
         parsed = classify(line)
         if parsed.kind in (Kind.CHAT, Kind.ACTION):
             self._touch(parsed.nick)
+        elif parsed.kind in (Kind.PRIVATE, Kind.SENT_PRIVATE):
+            self._private.pop(parsed.nick.lower(), None)
+            self._private[parsed.nick.lower()] = parsed.nick
         elif parsed.kind is Kind.NOTICE:
             self._notice(parsed.text)
 
@@ -73,9 +77,14 @@ class Roster:
         """Everyone else in the room, the most recently active first."""
         return [n for key, n in reversed(self._members.items()) if key != self.nick.lower()]
 
-    def matching(self, prefix: str) -> list[str]:
+    def matching(self, prefix: str, private: bool = False) -> list[str]:
+        """Nicks that start with prefix; private: those we messaged first, then the room."""
         folded = prefix.lower()
-        return [n for n in self.members() if n.lower().startswith(folded)]
+        names = self.members()
+        if private:
+            recent = list(reversed(self._private.values()))
+            names = recent + [n for n in names if n.lower() not in self._private]
+        return [n for n in names if n.lower().startswith(folded)]
 
     def is_guest(self) -> bool:
         return not self.nick or GUEST.fullmatch(self.nick) is not None
@@ -98,7 +107,8 @@ class ChatCompleter(Completer):
             yield from _complete(word, (c for c in COMMANDS if c.startswith(word.lower())), " ")
             return
         suffix = ": " if at_start else " "
-        yield from _complete(word, self.roster.matching(word), suffix)
+        private = before.lower().startswith("/msg ") and before.count(" ") == 1
+        yield from _complete(word, self.roster.matching(word, private), suffix)
 
 
 def _complete(word: str, candidates: Iterable[str], suffix: str) -> Iterator[Completion]:

@@ -28,6 +28,7 @@ from .clientnicks import GUEST, ChatCompleter, Roster
 BACKOFF_MAX = 30.0
 QUIT_WAIT = 5.0  # for the server's *** Bye and close after /quit
 CLOSED = "the server closed the connection"
+LINE_LIMIT = 1 << 22  # longest server line read; chatd's own are far shorter
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -56,6 +57,7 @@ class Terminal:
         )
         self._wanted: tuple[str, str] | None = None  # (nick, room) to restore once greeted
         self._asked_nick = ""  # the nick asked back, until the server answers
+        self.greeted = False  # this connection got as far as joining a room
 
     async def run(self, sock: socket.socket) -> int:
         with patch_stdout(raw=True):
@@ -112,9 +114,13 @@ class Terminal:
 
     async def network(self, sock: socket.socket) -> int:
         sock.setblocking(False)
-        streams = await asyncio.open_connection(sock=sock)
+        streams = await asyncio.open_connection(sock=sock, limit=LINE_LIMIT)
+        waits = delays()
         while True:
+            self.greeted = False
             reason = await self.converse(*streams)
+            if self.greeted:  # a server that takes us and then closes at once is not up
+                waits = delays()
             if self.quitting.is_set():
                 return 0
             if not self.options.reconnect:
@@ -122,14 +128,13 @@ class Terminal:
                 return 0 if reason == CLOSED else 1
             if self._wanted is None:  # not yet restored after an earlier drop: keep that
                 self._wanted = (self.roster.nick, self.roster.room)
-            next_streams = await self.reconnect(reason)
+            next_streams = await self.reconnect(reason, waits)
             if next_streams is None:
                 return 0
             streams = next_streams
 
-    async def reconnect(self, reason: str) -> Streams | None:
+    async def reconnect(self, reason: str, waits: Iterator[float]) -> Streams | None:
         """Tries again after 1, 2, 4 ... 30 s; None if the user quits meanwhile."""
-        waits = delays()
         delay = next(waits)
         self.note(f"{reason}; reconnecting in {delay:g} s")
         while True:
@@ -140,7 +145,8 @@ class Terminal:
                 pass
             address = (self.options.host, self.options.port)
             try:
-                streams = await asyncio.wait_for(asyncio.open_connection(*address), 10)
+                connecting = asyncio.open_connection(*address, limit=LINE_LIMIT)
+                streams = await asyncio.wait_for(connecting, 10)
             except (OSError, TimeoutError) as exc:
                 delay = next(waits)
                 why = why_not_connected(exc)
@@ -158,6 +164,8 @@ class Terminal:
             return CLOSED
         except (ConnectionError, OSError) as exc:
             return f"connection lost: {exc.strerror or exc}"
+        except ValueError:  # asyncio's word for a line over the limit
+            return f"connection dropped: a line longer than {LINE_LIMIT} bytes"
         finally:
             self.writer = None
             writer.close()
@@ -171,6 +179,7 @@ class Terminal:
                 self.note(f"your nick {self._asked_nick} is taken; you are {self.roster.nick}")
                 self._asked_nick = ""
         elif line.kind is view.Kind.NOTICE:
+            self.greeted = self.greeted or line.text.startswith("You joined ")
             if self._asked_nick and line.text.startswith("You are now "):
                 self._asked_nick = ""
             if self._wanted is not None and line.text.startswith("You joined "):

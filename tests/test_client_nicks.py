@@ -114,3 +114,11 @@ async def _cycle() -> None:
             await asyncio.sleep(0)
         seen.append(buffer.text)
     assert seen == ["alan: ", "alice: ", "a", "alice: "]
+
+
+def test_msg_completes_whom_we_exchanged_private_messages_with_first():
+    r = roster("*dora* psst", "-> *alfred* hi", "*** You are now guest3")
+    assert completions(r, "/msg ") == ["alfred ", "dora ", "Bob ", "alice "]
+    assert completions(r, "/msg a") == ["alfred ", "alice "]
+    assert completions(r, "/msg alice d") == []  # the text, not the nick: the room only
+    assert completions(r, "d") == []  # outside /msg, the room only

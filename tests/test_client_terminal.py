@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import socket
 import struct
 import subprocess
 import termios
@@ -308,3 +309,18 @@ def test_reconnect_says_when_the_nick_is_taken(terms):
         thief.until("*** You are now alice")
         term.wait(r"your nick alice is taken; you are guest2")
         second.stop()
+
+
+def test_a_server_that_refuses_at_once_gets_ever_longer_waits(terms):
+    """Backoff starts again at 1 s only after a connection that got as far as a room."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+        term = Term(listener.getsockname()[1])
+        terms.append(term)
+        for delay in (1, 2, 4):
+            peer, _ = listener.accept()
+            peer.sendall(b"*** error: server is full (max 1 clients)\r\n")
+            peer.close()
+            term.wait(rf"-- the server closed the connection; reconnecting in {delay} s$")
+        rows = term.rows()
+        assert sum("server is full" in r for r in rows) == 3
