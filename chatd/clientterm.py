@@ -165,7 +165,7 @@ class Terminal:
         except (ConnectionError, OSError) as exc:
             return f"connection lost: {exc.strerror or exc}"
         except ValueError:  # asyncio's word for a line over the limit
-            return f"connection dropped: a line longer than {LINE_LIMIT} bytes"
+            return f"a line from the server over {LINE_LIMIT >> 20} MiB"
         finally:
             self.writer = None
             writer.close()

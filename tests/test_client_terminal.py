@@ -324,3 +324,16 @@ def test_a_server_that_refuses_at_once_gets_ever_longer_waits(terms):
             term.wait(rf"-- the server closed the connection; reconnecting in {delay} s$")
         rows = term.rows()
         assert sum("server is full" in r for r in rows) == 3
+
+
+def test_an_endless_line_ends_the_connection_not_the_client(terms):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+        term = Term(listener.getsockname()[1])
+        terms.append(term)
+        peer, _ = listener.accept()
+        with peer:
+            peer.sendall(b"*** hello\r\n")
+            peer.sendall(b"x" * (5 << 20))
+            term.wait(r"-- a line from the server over 4 MiB; reconnecting in 1 s$")
+        assert term.proc.poll() is None
