@@ -15,9 +15,12 @@ import os
 import selectors
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .clientterm import Options, Terminal
+
+if TYPE_CHECKING:
+    from .clientterm import Options
 
 READ_SIZE = 65536
 MAX_PENDING = 1 << 20  # stop reading stdin while this much is waiting for the server
@@ -28,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="chatd-client",
         description="Talk to a chatd server. In a terminal: styled lines, Tab completion, "
         "Ctrl-R history search, reconnects. With a pipe or file on stdin or stdout: the "
-        "server's lines exactly as sent (LF line ends), for scripts.",
+        "server's lines as sent (CR LF made LF), no colour, no reconnect, for scripts.",
         epilog="Ctrl-D or Ctrl-C sends /quit and exits. NO_COLOR in the environment has "
         "the effect of --no-color.",
     )
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if not args.plain and sys.stdin.isatty() and sys.stdout.isatty():
+            # Imported here: scripts in pipe mode do not pay for prompt_toolkit.
+            from .clientterm import Terminal
+
             return asyncio.run(Terminal(terminal_options(args)).run(sock))
         return plain(sock, sys.stdin.fileno(), sys.stdout.fileno())
     except KeyboardInterrupt:
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def terminal_options(args: argparse.Namespace) -> Options:
+    from .clientterm import Options
+
     # NO_COLOR: any non-empty value (no-color.org); a dumb terminal shows codes as text.
     dumb = os.environ.get("TERM", "") in ("", "dumb")
     colour = not args.no_color and not os.environ.get("NO_COLOR") and not dumb
