@@ -182,6 +182,7 @@ def layout(prefix: list[Fragment], body: list[Fragment], width: int) -> list[lis
     indent = width_of("".join(text for _, text in prefix))
     if indent > usable // 2:  # a long prefix on a narrow screen: keep room for the text
         indent = 4
+    indent = max(indent, 2)  # even a line of no known kind never continues at the edge
     rows: list[list[Fragment]] = [list(prefix)]
     column = width_of("".join(text for _, text in prefix))
     for style, text in body:

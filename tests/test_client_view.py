@@ -241,3 +241,10 @@ def test_a_failed_reconnect_names_the_reason_plainly():
     assert why_not_connected(refused) == "Connection refused"
     assert why_not_connected(TimeoutError()) == "timed out"
     assert why_not_connected(OSError("Multiple exceptions: ...")) == "Multiple exceptions: ..."
+
+
+def test_a_line_of_no_known_kind_still_continues_indented():
+    rows = shown("hello " * 6 + "<bob> fake", width=40)
+    assert rows == ["hello hello hello hello hello hello", "  <bob> fake"]
+    rows = shown("x" * 50, width=40)
+    assert rows == ["x" * 39, "  " + "x" * 11]
