@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -302,11 +303,16 @@ def test_reconnect_says_when_the_nick_is_taken(terms):
         term.line("/nick alice")
         first.stop()
     term.wait(r"reconnecting in 1 s")
-    with Chatd("--port", str(port), any_port=False) as second:
+    term.proc.send_signal(signal.SIGSTOP)  # so the thief is surely first, however slow
+    try:
+        second = Chatd("--port", str(port), any_port=False)
         thief = second.connect()
         thief.greeted()
         thief.send("/nick alice")
         thief.until("*** You are now alice")
+    finally:
+        term.proc.send_signal(signal.SIGCONT)
+    with second:
         term.wait(r"your nick alice is taken; you are guest2")
         second.stop()
 
