@@ -1,8 +1,9 @@
 """chatd-client: the tutorial's client, done right.
 
 In a terminal it edits the line being typed with prompt_toolkit, printing server lines
-above it so they never break what the user is typing.  With stdin or stdout not a terminal
-(a pipe, a script) it is a plain selectors loop over stdin and the socket, with
+above it so they never break what the user is typing (chatd.clientterm; the look of each
+line is chatd.clientview, the nicks it completes chatd.clientnicks).  With stdin or stdout
+not a terminal (a pipe, a script) it is a plain selectors loop over stdin and the socket, with
 back-pressure both ways: ``printf '/nick bot\\nhello\\n/quit\\n' | chatd-client HOST PORT``.
 """
 
@@ -14,18 +15,54 @@ import os
 import selectors
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .clientterm import Options
 
 READ_SIZE = 65536
 MAX_PENDING = 1 << 20  # stop reading stdin while this much is waiting for the server
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="chatd-client", description="Talk to a chatd server.")
-    ap.add_argument("host", nargs="?", default="127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=5000)
+    ap = argparse.ArgumentParser(
+        prog="chatd-client",
+        description="Talk to a chatd server. In a terminal: styled lines, Tab completion, "
+        "Ctrl-R history search, reconnects. With a pipe or file on stdin or stdout: the "
+        "server's lines as sent (CR LF made LF), no colour, no reconnect, for scripts.",
+        epilog="Ctrl-D or Ctrl-C sends /quit and exits. NO_COLOR in the environment has "
+        "the effect of --no-color.",
+    )
+    ap.add_argument(
+        "host",
+        nargs="?",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the server's host name or address (default: 127.0.0.1)",
+    )
+    ap.add_argument(
+        "port",
+        nargs="?",
+        type=int,
+        default=5000,
+        metavar="PORT",
+        help="the server's TCP port (default: 5000, chatd's default port)",
+    )
     ap.add_argument("--plain", action="store_true", help="no line editing, even in a terminal")
+    ap.add_argument("--no-color", action="store_true", help="no colours in the terminal")
+    ap.add_argument(
+        "--timestamps",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="[HH:MM] local time before each line in the terminal (default: on)",
+    )
+    ap.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="exit when the connection drops instead of connecting again after 1, 2, 4 ... 30 s",
+    )
     ap.add_argument("--version", action="version", version=f"chatd-client {__version__}")
     return ap.parse_args(argv)
 
@@ -42,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if not args.plain and sys.stdin.isatty() and sys.stdout.isatty():
-            return asyncio.run(interactive(sock))
+            # Imported here: scripts in pipe mode do not pay for prompt_toolkit.
+            from .clientterm import Terminal
+
+            return asyncio.run(Terminal(terminal_options(args)).run(sock))
         return plain(sock, sys.stdin.fileno(), sys.stdout.fileno())
     except KeyboardInterrupt:
         print(file=sys.stderr)
@@ -51,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         sock.close()
+
+
+def terminal_options(args: argparse.Namespace) -> Options:
+    from .clientterm import Options
+
+    # NO_COLOR: any non-empty value (no-color.org); a dumb terminal shows codes as text.
+    dumb = os.environ.get("TERM", "") in ("", "dumb")
+    colour = not args.no_color and not os.environ.get("NO_COLOR") and not dumb
+    return Options(args.host, args.port, colour, not dumb, args.timestamps, not args.no_reconnect)
 
 
 def _lines(data: bytes) -> bytes:
@@ -144,51 +193,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-# Interactive mode: a terminal on both ends.
-
-
-async def interactive(sock: socket.socket) -> int:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.patch_stdout import patch_stdout
-
-    sock.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=sock)
-    session: PromptSession[str] = PromptSession("> ")
-    closed = asyncio.Event()
-
-    async def receive() -> None:
-        try:
-            while line := await reader.readline():
-                print(line.decode("utf-8", "replace").rstrip("\r\n"))
-        except ConnectionError as exc:
-            print(f"chatd-client: connection lost: {exc.strerror}")
-        closed.set()
-        if session.app.is_running:
-            session.app.exit(result=None)
-
-    with patch_stdout(raw=True):
-        task = asyncio.create_task(receive())
-        while not closed.is_set():
-            quitting = False
-            try:
-                text = await session.prompt_async()
-            except (EOFError, KeyboardInterrupt):
-                text, quitting = "/quit", True
-            if text is None or closed.is_set():
-                break
-            writer.write(text.encode("utf-8") + b"\n")
-            await writer.drain()
-            if quitting:
-                break
-        try:
-            await asyncio.wait_for(task, timeout=5)
-        except TimeoutError:
-            task.cancel()
-    print("chatd-client: the server closed the connection", file=sys.stderr)
-    writer.close()
-    return 0
 
 
 if __name__ == "__main__":
