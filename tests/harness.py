@@ -7,7 +7,15 @@ import socket
 
 from chatd.config import Config
 from chatd.loop import Loop
+from chatd.protocol import LineParser, LineTooLong
 from chatd.server import Server
+
+
+def parse(data: bytes, max_line: int) -> list[str | LineTooLong]:
+    """What the server makes of data as one client's input: its lines, blank ones left out."""
+    parser = LineParser(max_line)
+    parser.feed(data)
+    return [item for item in parser.take(-1) if item != ""]
 
 
 class FakeClock:

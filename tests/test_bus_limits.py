@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from harness import Peer
+from harness import Peer, parse
 from hypothesis import given
 from hypothesis import strategies as st
 from test_bus import LinkedWorker
@@ -25,7 +25,6 @@ from chatd.bus import (
     encode,
 )
 from chatd.config import VALIDATORS
-from chatd.protocol import LineParser
 
 
 def test_the_bus_bound_is_the_top_of_max_line_bytes_range():
@@ -36,7 +35,7 @@ def test_the_bus_bound_is_the_top_of_max_line_bytes_range():
 
 def _line_event(raw: bytes, max_line: int = MAX_LINE_BYTES) -> list:
     """What a worker publishes for one client line (the longest member id it can have)."""
-    (text,) = LineParser(max_line).feed(raw + b"\n")
+    (text,) = parse(raw + b"\n", max_line)
     return ["line", "255:18446744073709551615", text]
 
 
@@ -50,7 +49,7 @@ def test_the_longest_line_fits_in_a_frame_however_it_grows(byte):
 @pytest.mark.parametrize("value", range(256))
 def test_no_byte_grows_more_than_threefold_on_the_bus(value):
     raw = bytes([value]) * 100 if value not in (10, 13) else b"x" * 100
-    lines = LineParser(1000).feed(raw + b"\n")
+    lines = parse(raw + b"\n", 1000)
     for text in lines:
         body = json.dumps(text, ensure_ascii=False).encode()
         assert len(body) - 2 <= 3 * len(raw)
@@ -59,7 +58,7 @@ def test_no_byte_grows_more_than_threefold_on_the_bus(value):
 @given(st.binary(min_size=1, max_size=2000))
 def test_no_line_grows_more_than_threefold_on_the_bus(data):
     raw = data.replace(b"\n", b"") or b"x"
-    for text in LineParser(4096).feed(raw + b"\n"):
+    for text in parse(raw + b"\n", 4096):
         assert len(json.dumps(text, ensure_ascii=False).encode()) - 2 <= 3 * len(raw)
 
 

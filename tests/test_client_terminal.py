@@ -211,6 +211,7 @@ def test_own_messages_are_shown_once_in_order(server, terms):
     assert watcher.line() == "* guest2 nods"
     term.line("/msg guest1 quietly")
     term.wait(r"-> \*guest1\* quietly")
+    term.wait(r"\A(?![\s\S]*/msg guest1 quietly)")  # the typed line is erased once sent
     rows = [r for r in term.rows() if r]
     mine = ["<guest2> first of mine", "<guest1> an answer", "* guest2 nods"]
     assert [r for r in rows if r in mine] == mine  # each once, in order
@@ -301,6 +302,7 @@ def test_reconnect_says_when_the_nick_is_taken(terms):
         port = first.port
         term = start(terms, port)
         term.line("/nick alice")
+        term.wait(r"You are now alice")  # the server has it before it stops
         first.stop()
     term.wait(r"reconnecting in 1 s")
     term.proc.send_signal(signal.SIGSTOP)  # so the thief is surely first, however slow

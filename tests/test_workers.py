@@ -10,8 +10,7 @@ import time
 
 import pytest
 from e2e import Chatd, TcpPeer
-
-from chatd.protocol import LineParser
+from harness import parse
 
 pytestmark = pytest.mark.e2e
 
@@ -448,7 +447,7 @@ def test_the_longest_line_reaches_the_other_worker_however_it_grows_on_the_bus(t
         # 0xFF is also telnet's IAC: the line is what the parser makes of it, and no one
         # is dropped for it.
         ffs = b"\xff" * longest
-        relayed = [f"<{nick}> {text}" for text in LineParser(longest).feed(ffs + b"\n")]
+        relayed = [f"<{nick}> {text}" for text in parse(ffs + b"\n", longest)]
         sender.sock.sendall(ffs + b"\nafter\n")
         for peer in receivers:
             assert peer.until(f"<{nick}> after", timeout=10) == [*relayed, f"<{nick}> after"]
