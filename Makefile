@@ -22,20 +22,20 @@ run: venv
 	$(BIN)/chatd $(ARGS)
 
 test: venv
-	$(BIN)/ruff check chatd tests
+	$(BIN)/ruff check chatd tests bench
 	$(BIN)/python -m pytest -q
 
 # The benchmark against ncat --chat and ngIRCd (apt-get install ncat ngircd; skipped if
 # absent). Several minutes; prints one table and writes bench/results/*.json.
 bench: venv
-	$(BIN)/python -m chatd.benchreport $(BENCH_ARGS)
+	$(BIN)/python -m bench.report $(BENCH_ARGS)
 
 bench-quick: venv
-	$(BIN)/python -m chatd.benchreport --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
+	$(BIN)/python -m bench.report --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check chatd tests
-	$(BIN)/ruff format --check chatd tests
+	$(BIN)/ruff check chatd tests bench
+	$(BIN)/ruff format --check chatd tests bench
 
 # Installation, GNU style: make install [DESTDIR=stage] [PREFIX=/usr/local]
 # chatd and its dependencies go into their own virtualenv under $(PREFIX)/lib/chatd;

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chatd import bench, benchreport
-from chatd.bench import Result, count_marks, last_stamp, stamp_line
+from bench import generator, report
+from bench.generator import Result, count_marks, last_stamp, stamp_line
 
 
 def test_stamped_line_round_trips():
@@ -35,7 +35,7 @@ def test_median_of_runs():
         Result("fanout 100", "chatd", 100, 10, 10, per_second=v, p99_ms=p, extra={"cut": c})
         for v, p, c in [(100.0, 3.0, True), (300.0, 1.0, True), (200.0, 2.0, False)]
     ]
-    merged = benchreport.median_result(runs)
+    merged = report.median_result(runs)
     assert merged.per_second == 200.0
     assert merged.p99_ms == 2.0
     assert merged.extra["cut"] is False  # a flag holds only if it held in every run
@@ -50,7 +50,7 @@ def test_ratios_follow_each_scenario_direction():
         Result("idle", "chatd", extra={"kib_per_conn": 1.5}),
         Result("idle", "ngircd", extra={"kib_per_conn": 6.0}),
     ]
-    assert benchreport.ratios(results) == {
+    assert report.ratios(results) == {
         ("fanout 100", "ncat"): 3.0,
         ("rate", "ngircd"): 2.0,
         ("idle", "ngircd"): 4.0,
@@ -62,7 +62,7 @@ def test_table_has_one_row_per_result_and_the_ratio_columns():
         Result("fanout 100", "chatd", 100, 99, 99, per_second=300.0),
         Result("fanout 100", "ncat", 100, 99, 99, per_second=100.0),
     ]
-    text = benchreport.table(results)
+    text = report.table(results)
     lines = text.splitlines()
     assert "deliveries/s" in lines[0] and "vs ncat" in lines[0]
     assert len(lines) == 4
@@ -75,29 +75,27 @@ def test_compare_with_an_earlier_run():
         "results": [{"scenario": "fanout 100", "server": "chatd", "per_second": 200.0, "extra": {}}]
     }
     now = [Result("fanout 100", "chatd", per_second=300.0)]
-    assert "200.00 -> 300.00 (+50.0%)" in benchreport.compare(now, earlier)
+    assert "200.00 -> 300.00 (+50.0%)" in report.compare(now, earlier)
 
 
 def test_arguments(tmp_path):
-    args = benchreport.parse_args(["--scenarios", "rate,idle", "--servers", "chatd", "--runs", "5"])
+    args = report.parse_args(["--scenarios", "rate,idle", "--servers", "chatd", "--runs", "5"])
     assert args.scenarios == ["rate", "idle"] and args.servers == ["chatd"] and args.runs == 5
     with pytest.raises(SystemExit):
-        benchreport.parse_args(["--scenarios", "warp"])
+        report.parse_args(["--scenarios", "warp"])
     with pytest.raises(SystemExit):
-        benchreport.parse_args(["--runs", "0"])
+        report.parse_args(["--runs", "0"])
 
 
 def test_every_scenario_the_issue_names_is_there():
-    names = set(bench.SCENARIOS)
+    names = set(generator.SCENARIOS)
     assert {"fanout10", "fanout100", "fanout500", "rate", "idle", "slowreader", "flood"} <= names
 
 
 def test_main_writes_json_for_an_empty_selection(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(
-        benchreport, "run", lambda args, save: [Result("rate", "chatd", p99_ms=0.5)]
-    )
+    monkeypatch.setattr(report, "run", lambda args, save: [Result("rate", "chatd", p99_ms=0.5)])
     out = tmp_path / "r.json"
-    assert benchreport.main(["--json", str(out)]) == 0
+    assert report.main(["--json", str(out)]) == 0
     record = json.loads(out.read_text())
     assert record["results"][0]["p99_ms"] == 0.5
     assert "rate" in capsys.readouterr().out

@@ -246,7 +246,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_sighup_with_a_new_port_listens_there(tmp_path):
-    from chatd.benchtargets import free_port
+    from bench.targets import free_port
 
     path = tmp_path / "chatd.yaml"
     path.write_text(f"port: {free_port()}\n")

@@ -13,8 +13,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from .bench import SCENARIOS, Result
-from .benchtargets import TARGETS, workdir
+from .generator import SCENARIOS, Result
+from .targets import TARGETS, workdir
 
 # Which figure a scenario's ratio compares, and whether higher is better.
 RATIO = {

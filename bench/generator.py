@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .benchtargets import Target
+from .targets import Target
 
 MARK = b"@@"
 STAMP = 19  # digits of a monotonic_ns timestamp
