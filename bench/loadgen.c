@@ -92,8 +92,12 @@ static void *xmalloc(size_t n) {
     return p;
 }
 
+/* The JSON line of a run that could not be made; done < 0: not while connecting. */
 static void fail(const char *what, int err, int done) {
-    printf("{\"error\": \"%s: %s after %d clients\"}\n", what, strerror(err), done);
+    if (done < 0)
+        printf("{\"error\": \"%s: %s\"}\n", what, strerror(err));
+    else
+        printf("{\"error\": \"%s: %s after %d clients\"}\n", what, strerror(err), done);
     exit(1);
 }
 
@@ -120,7 +124,7 @@ static char *expand(const char *template, int index, int room, size_t *len) {
             cap = (n + add + 1) * 2;
             out = realloc(out, cap);
             if (!out)
-                fail("expand", ENOMEM, 0);
+                fail("expand", ENOMEM, -1);
         }
         memcpy(out + n, sub ? sub : p, add);
         n += add;
@@ -187,7 +191,7 @@ static void sample(int64_t value) {
         samples_cap = samples_cap ? samples_cap * 2 : 65536;
         samples = realloc(samples, samples_cap * sizeof *samples);
         if (!samples)
-            fail("samples", ENOMEM, nconns);
+            fail("samples", ENOMEM, -1);
     }
     samples[nsamples++] = value;
 }
@@ -293,7 +297,7 @@ static int pump(int timeout_ms) {
 static void connect_all(void) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt.port)};
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1)
-        fail("bad --host", EINVAL, 0);
+        fail("bad --host", EINVAL, -1);
     for (int i = 0; i < nconns; i++) {
         struct conn *c = &conns[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -453,7 +457,7 @@ static void setup(void) {
     conns = calloc((size_t)nconns, sizeof *conns);
     rooms = calloc((size_t)nrooms, sizeof *rooms);
     if (!conns || !rooms)
-        fail("setup", ENOMEM, 0);
+        fail("setup", ENOMEM, -1);
     for (int r = 0; r < nrooms; r++)
         rooms[r].first = -1;
     for (int i = 0; i < nconns; i++) {
@@ -463,7 +467,7 @@ static void setup(void) {
         c->silent = opt.silent_last && i == nconns - 1;
         c->marker = expand(opt.ready, i, r, &c->marker_len);
         if (c->marker_len >= TAIL)
-            fail("--ready is too long", EINVAL, 0);
+            fail("--ready is too long", EINVAL, -1);
         c->ready = c->silent || c->marker_len == 0;
         if (rooms[r].first < 0)
             rooms[r].first = i;
@@ -518,6 +522,18 @@ static int self_test(void) {
                     (long long)stamp);
             failed = 1;
         }
+    }
+    /* A ready marker cut between two reads, in three pieces. */
+    struct conn c = {.marker = "*** You joined #r1 (", .marker_len = 20};
+    const char *pieces[] = {"*** Welcome\r\n*** You", " joined #r", "1 (1 users: guest1)\r\n"};
+    for (int k = 0; k < 3; k++) {
+        if (c.ready)
+            failed = 1; /* seen before its last piece */
+        see_marker(&c, pieces[k], strlen(pieces[k]));
+    }
+    if (!c.ready) {
+        fprintf(stderr, "the ready marker cut in three was not seen\n");
+        failed = 1;
     }
     printf("{\"self_test\": \"%s\"}\n", failed ? "failed" : "ok");
     return failed;
