@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint venv bench bench-quick install uninstall wheels test-boot clean
+.PHONY: run test lint venv bench bench-quick bench-build install uninstall wheels test-boot clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,20 +22,35 @@ run: venv
 	$(BIN)/chatd $(ARGS)
 
 test: venv
-	$(BIN)/ruff check chatd tests
+	$(BIN)/ruff check chatd tests bench
 	$(BIN)/python -m pytest -q
 
-# The benchmark against ncat --chat and ngIRCd (apt-get install ncat ngircd; skipped if
-# absent). Several minutes; prints one table and writes bench/results/*.json.
-bench: venv
-	$(BIN)/python -m chatd.benchreport $(BENCH_ARGS)
+# The benchmark (bench/): chatd against the reference relay in C and ncat --chat and
+# ngIRCd (apt-get install ncat ngircd; skipped if absent), driven by the C load generator.
+# Several minutes; prints one table and writes bench/results/*.json.
+bench: venv bench-build
+	$(BIN)/python -m bench.report $(BENCH_ARGS)
 
-bench-quick: venv
-	$(BIN)/python -m chatd.benchreport --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
+bench-quick: venv bench-build
+	$(BIN)/python -m bench.report --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
+
+# bench/build/loadgen and bench/build/relay, with the system's C compiler; without one the
+# bench says so, falls back to the Python load generator and has no relay row.
+bench-build:
+	@if command -v $(CC) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory bench/build/loadgen bench/build/relay; \
+	else \
+		echo "bench: no C compiler ($(CC)): using the Python load generator and no C relay" \
+			"(apt-get install gcc to build bench/build/loadgen and bench/build/relay)"; \
+	fi
+
+bench/build/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
 
 lint: venv
-	$(BIN)/ruff check chatd tests
-	$(BIN)/ruff format --check chatd tests
+	$(BIN)/ruff check chatd tests bench
+	$(BIN)/ruff format --check chatd tests bench
 
 # Installation, GNU style: make install [DESTDIR=stage] [PREFIX=/usr/local]
 # chatd and its dependencies go into their own virtualenv under $(PREFIX)/lib/chatd;
@@ -81,4 +96,4 @@ test-boot: venv
 	CHATD_BOOT_TEST=1 $(BIN)/python -m pytest -q -rs tests/boot
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis bench/build

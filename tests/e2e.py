@@ -17,6 +17,13 @@ BIN = Path(sys.executable).parent
 LISTENING = re.compile(rb"listening on \[?([0-9a-f.:]+)\]?:(\d+)")
 
 
+def free_port() -> int:
+    """A port that was free a moment ago, for a test that must name its port itself."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def chatd_command(*args: str) -> list[str]:
     exe = BIN / "chatd"
     return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "chatd", *args]

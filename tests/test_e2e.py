@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from e2e import BIN, Chatd, TcpPeer, chatd_command
+from e2e import BIN, Chatd, TcpPeer, chatd_command, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -246,7 +246,6 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_sighup_with_a_new_port_listens_there(tmp_path):
-    from chatd.benchtargets import free_port
     from chatd.sockets import claim_port
 
     path = tmp_path / "chatd.yaml"
@@ -298,7 +297,6 @@ def _second_chatd(port: int, *args: str) -> subprocess.CompletedProcess[bytes] |
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_one_chat_per_port_whatever_the_worker_counts(workers):
-    from chatd.benchtargets import free_port
 
     port = free_port()
     with Chatd("--port", str(port), "--workers", workers, any_port=False) as server:
@@ -321,7 +319,6 @@ def test_one_chat_per_port_whatever_the_worker_counts(workers):
 
 
 def test_a_daemon_keeps_its_port_claimed(tmp_path):
-    from chatd.benchtargets import free_port
     from chatd.sockets import claim_port
 
     port, pidfile, log = free_port(), tmp_path / "chatd.pid", tmp_path / "chatd.log"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import Chatd, TcpPeer
+from e2e import Chatd, TcpPeer, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -170,7 +170,6 @@ def test_a_full_disk_is_said_once_per_process_and_everyone_chats_on(tmp_path, wo
 
 @WORKERS
 def test_sighup_moves_every_process_to_the_new_log_file_and_settings(tmp_path, workers):
-    from chatd.benchtargets import free_port
 
     first, second = tmp_path / "first.log", tmp_path / "second.log"
     text = "workers: {}\nlog_file: {}\nmotd: {}\nmax_clients: {}\nport: {}\n"

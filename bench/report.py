@@ -1,5 +1,6 @@
 """`make bench`: runs the scenarios against every available server, prints one table of
-medians with chatd's ratio to each peer, and writes the whole run as JSON."""
+medians with chatd's ratio to the C relay and to each peer, and the load generator's own
+CPU share beside every figure, and writes the whole run as JSON."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from .bench import SCENARIOS, Result
-from .benchtargets import TARGETS, workdir
+from . import cgen
+from .generator import Result
+from .scenarios import NEEDS_ROOMS, ROOMS, SCENARIOS
+from .targets import TARGETS, workdir
 
 # Which figure a scenario's ratio compares, and whether higher is better.
 RATIO = {
@@ -23,6 +26,14 @@ RATIO = {
     "flood": ("p99_ms", False),
 }
 DEFAULT_RATIO = ("per_second", True)
+PEERS = ("relay", "ncat", "ngircd")  # a ratio column for each, beside chatd's rows
+# A generator above this share of one core may be what limits a run, not the server.
+GEN_CPU_LIMIT = 60.0
+NOT_BUILT = f"{cgen.LOADGEN} is not built (make bench builds it with cc)"
+NO_LOADGEN = (
+    f"{NOT_BUILT}: the throughput scenarios use the Python load generator, which "
+    "saturates before a fast server does"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rate", type=int, default=2000, help="messages/s in the rate scenario")
     ap.add_argument("--paste", type=int, default=10_000, help="lines in the flood paste")
     ap.add_argument("--idle-clients", type=int, default=10_000)
+    ap.add_argument(
+        "--generator",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="load generator of the throughput scenarios (auto: C if built)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="where to write the results")
     ap.add_argument("--compare", type=Path, default=None, help="an earlier JSON to compare with")
     args = ap.parse_args(argv)
@@ -42,7 +59,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.servers = _names(ap, args.servers, TARGETS)
     if args.runs < 1 or args.duration <= 0:
         ap.error("--runs must be at least 1 and --duration positive")
+    args.generator = choose_generator(ap, args.generator, cgen.available())
     return args
+
+
+def choose_generator(ap: argparse.ArgumentParser, wanted: str, built: bool) -> str:
+    if wanted == "c" and not built:
+        ap.error(NOT_BUILT)
+    if wanted == "auto":
+        if not built:
+            print(NO_LOADGEN, file=sys.stderr)
+        return "c" if built else "python"
+    return wanted
 
 
 def _names(ap: argparse.ArgumentParser, text: str, known: dict[str, Any]) -> list[str]:
@@ -54,11 +82,13 @@ def _names(ap: argparse.ArgumentParser, text: str, known: dict[str, Any]) -> lis
 
 
 def median_result(runs: list[Result]) -> Result:
-    """Each numeric figure is the median of the runs; flags hold only if they held in all."""
+    """Each numeric figure is the median of the runs; flags hold only if they held in all;
+    the generator's CPU share is the busiest run's, so that a flag on it is never hidden."""
     first = runs[0]
-    merged = Result(first.scenario, first.server)
+    merged = Result(first.scenario, first.server, generator=first.generator)
+    merged.gen_cpu_pct = max(r.gen_cpu_pct for r in runs)
     for f in fields(Result):
-        if f.name in ("scenario", "server", "extra"):
+        if f.name in ("scenario", "server", "extra", "generator", "gen_cpu_pct"):
             continue
         values = [getattr(r, f.name) for r in runs]
         value = statistics.median(values)
@@ -96,11 +126,37 @@ def ratios(results: list[Result]) -> dict[tuple[str, str], float]:
     return out
 
 
+def saturated(result: Result) -> bool:
+    """True if the generator used more than GEN_CPU_LIMIT % of a core in some run."""
+    return result.gen_cpu_pct > GEN_CPU_LIMIT
+
+
+def generator_cell(result: Result) -> str:
+    """Which generator and its CPU share: "c 23%", or "python 85% !" over the limit."""
+    if not result.generator:
+        return "-"
+    flag = " !" if saturated(result) else ""
+    return f"{result.generator} {result.gen_cpu_pct:.0f}%{flag}"
+
+
+def warnings(results: list[Result]) -> str:
+    """One line per result whose generator may have been the bottleneck ("" if none)."""
+    lines = [
+        f"! {r.scenario} / {r.server}: the {r.generator} generator used "
+        f"{r.gen_cpu_pct:.0f}% of a core (limit {GEN_CPU_LIMIT:.0f}%): this figure may "
+        "measure the generator, not the server"
+        for r in results
+        if saturated(r)
+    ]
+    return "\n".join(lines)
+
+
 def table(results: list[Result]) -> str:
     rat = ratios(results)
     head = (
         "scenario", "server", "clients", "delivered/expected", "deliveries/s",
-        "p50 ms", "p99 ms", "max ms", "RSS MiB before>after", "vs ncat", "vs ngircd", "notes",
+        "p50 ms", "p99 ms", "max ms", "RSS MiB before>after", "generator CPU",
+        *(f"vs {peer}" for peer in PEERS), "notes",
     )  # fmt: skip
     rows = [head]
     for r in results:
@@ -116,8 +172,8 @@ def table(results: list[Result]) -> str:
                 f"{r.p99_ms:.2f}",
                 f"{r.max_ms:.2f}",
                 f"{r.rss_before_kib / 1024:.1f}>{r.rss_after_kib / 1024:.1f}",
-                _ratio(rat, r, "ncat"),
-                _ratio(rat, r, "ngircd"),
+                generator_cell(r),
+                *(_ratio(rat, r, peer) for peer in PEERS),
                 notes,
             )
         )
@@ -167,6 +223,9 @@ def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
             if not cls.available():
                 print(f"skipping {server}: not installed ({cls.install})", file=sys.stderr)
                 continue
+            if scenario in NEEDS_ROOMS and cls.dialect(ROOMS) is None:
+                print(f"skipping {scenario} on {server}: it has one room", file=sys.stderr)
+                continue
             runs = []
             for attempt in range(args.runs):
                 target = cls(workdir(), options)
@@ -203,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args, save)
     save(results)
     print(table(results))
+    flagged = warnings(results)
+    if flagged:
+        print(f"\n{flagged}")
     print(f"\nresults written to {path}")
     if args.compare:
         print(compare(results, json.loads(args.compare.read_text())))

@@ -1,8 +1,9 @@
-"""The servers the benchmark runs: chatd itself, and the peers ncat --chat and ngIRCd.
+"""The servers the benchmark runs: chatd itself, the reference relay in C (bench/relay.c,
+the limit of the job on this machine), and the peers ncat --chat and ngIRCd.
 
 Each target starts its server on 127.0.0.1 and a free port, and knows its own dialect:
-what a client sends to join the shared room, what marks it as joined, how a chat line
-is framed.  Peers are skipped, with the install command, when not installed.
+what a client sends to join its room, what marks it as joined, how a chat line is framed.
+Servers that are not installed (or, for the relay, not built) are skipped with the hint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,42 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+BUILD = Path(__file__).resolve().parent / "build"  # where `make bench` compiles the C parts
+MAX_SEND_BUFFER = 262144  # chatd's default, which the relay applies too
+SINGLE_ROOM = "bench"
+
+
+def room_name(room: int, rooms: int) -> str:
+    """Room number `room` of `rooms`: one shared room, or r0, r1, ... (as bench/loadgen.c)."""
+    return SINGLE_ROOM if rooms == 1 else f"r{room}"
+
+
+def room_of(index: int, clients: int, rooms: int) -> int:
+    """Clients fill the rooms in contiguous blocks (as bench/loadgen.c)."""
+    return index * rooms // clients
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What a client says and hears; {i} is the client's index, {r} its room's name."""
+
+    hello: str = ""  # sent right after connecting
+    ready: str = ""  # received once in the room ("" = at once)
+    prefix: str = ""  # before a chat line's text
+    suffix: str = "\n"  # after it
+
+    @staticmethod
+    def expand(template: str, index: int, room: str) -> bytes:
+        return template.replace("{i}", str(index)).replace("{r}", room).encode()
+
+
+CHATD_DIALECT = Dialect(ready="*** You joined")
+# chatd puts everyone in its default room; /join moves a client on ("r1" is a prefix of
+# "r10": the "(" that follows the name in the reply tells them apart).
+CHATD_ROOMS_DIALECT = Dialect(hello="/join {r}\n", ready="*** You joined #{r} (")
 
 
 def free_port() -> int:
@@ -46,7 +82,11 @@ def _raise_nofile() -> None:
 class Target:
     name = ""
     install = ""
-    joined = b""  # what a client receives once it is in the room
+
+    @classmethod
+    def dialect(cls, rooms: int = 1) -> Dialect | None:
+        """How clients talk to it with this many rooms; None if it has no rooms."""
+        return Dialect() if rooms == 1 else None
 
     def __init__(self, workdir: Path, options: dict[str, object]) -> None:
         self.workdir = workdir
@@ -61,12 +101,10 @@ class Target:
     def command(self, max_clients: int) -> list[str]:
         raise NotImplementedError
 
-    def hello(self, index: int) -> bytes:
-        """What client number index sends right after connecting."""
-        return b""
-
-    def frame(self, text: bytes) -> bytes:
-        return text + b"\n"
+    def frame(self, text: bytes, room: str = SINGLE_ROOM) -> bytes:
+        d = self.dialect()
+        assert d is not None
+        return Dialect.expand(d.prefix, 0, room) + text + Dialect.expand(d.suffix, 0, room)
 
     def start(self, max_clients: int) -> None:
         self.proc = subprocess.Popen(
@@ -135,7 +173,10 @@ class Target:
 
 class Chatd(Target):
     name = "chatd"
-    joined = b"*** You joined"
+
+    @classmethod
+    def dialect(cls, rooms: int = 1) -> Dialect:
+        return CHATD_DIALECT if rooms == 1 else CHATD_ROOMS_DIALECT
 
     def command(self, max_clients: int) -> list[str]:
         config = {
@@ -150,6 +191,22 @@ class Chatd(Target):
         path = self.workdir / "chatd.yaml"
         path.write_text("".join(f"{k}: {v}\n" for k, v in config.items()))
         return [sys.executable, "-m", "chatd", "--config", str(path)]
+
+
+class Relay(Target):
+    name = "relay"
+    install = "a C compiler (apt-get install gcc), then make bench: it builds bench/build/relay"
+
+    @classmethod
+    def available(cls) -> bool:
+        return os.access(BUILD / "relay", os.X_OK)
+
+    @classmethod
+    def dialect(cls, rooms: int = 1) -> Dialect:
+        return CHATD_DIALECT if rooms == 1 else CHATD_ROOMS_DIALECT
+
+    def command(self, max_clients: int) -> list[str]:
+        return [str(BUILD / "relay"), str(self.port), str(MAX_SEND_BUFFER)]
 
 
 class Ncat(Target):
@@ -167,7 +224,17 @@ class Ncat(Target):
 class Ngircd(Target):
     name = "ngircd"
     install = "apt-get install ngircd"
-    joined = b" 366 "  # RPL_ENDOFNAMES: the JOIN is complete
+    # RPL_ENDOFNAMES (366) says the JOIN is complete.
+    DIALECT = Dialect(
+        hello="NICK b{i}\r\nUSER b{i} 0 * :bench\r\nJOIN #{r}\r\n",
+        ready=" 366 ",
+        prefix="PRIVMSG #{r} :",
+        suffix="\r\n",
+    )
+
+    @classmethod
+    def dialect(cls, rooms: int = 1) -> Dialect:
+        return cls.DIALECT
 
     @classmethod
     def available(cls) -> bool:
@@ -202,14 +269,13 @@ SyslogFacility = local7
         )
         return ["ngircd", "-n", "-f", str(conf)]
 
-    def hello(self, index: int) -> bytes:
-        return f"NICK b{index}\r\nUSER b{index} 0 * :bench\r\nJOIN #bench\r\n".encode()
 
-    def frame(self, text: bytes) -> bytes:
-        return b"PRIVMSG #bench :" + text + b"\r\n"
-
-
-TARGETS: dict[str, type[Target]] = {"chatd": Chatd, "ncat": Ncat, "ngircd": Ngircd}
+TARGETS: dict[str, type[Target]] = {
+    "chatd": Chatd,
+    "relay": Relay,
+    "ncat": Ncat,
+    "ngircd": Ngircd,
+}
 
 
 def workdir() -> Path:

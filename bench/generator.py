@@ -1,22 +1,23 @@
-"""The load generator behind `make bench`: chatd against ncat --chat and ngIRCd, one table.
+"""The load generator in Python: every scenario's clients, and the fallback for the
+throughput scenarios when bench/loadgen.c (which does the same in C) is not built.
 
 One process, non-blocking sockets and epoll.  Payloads are built once per batch; every
 chat line carries a send timestamp after the marker ``@@``; receivers count markers in
 the bytes they read (C speed, no line splitting) and take one latency sample per read
-from the last complete timestamp in it.  Everything runs on 127.0.0.1, every run is
-bounded in time, and every figure is the median of --runs runs.
+from the last complete timestamp in it.  Everything runs on 127.0.0.1 and every run is
+bounded in time.  On a small machine this generator saturates before a fast server does,
+which is why each result carries the generator's own CPU share.
 """
 
 from __future__ import annotations
 
-import argparse
 import selectors
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .benchtargets import Target
+from .targets import Dialect, Target, room_name, room_of
 
 MARK = b"@@"
 STAMP = 19  # digits of a monotonic_ns timestamp
@@ -63,14 +64,42 @@ class Result:
     max_ms: float = 0.0
     rss_before_kib: int = 0
     rss_after_kib: int = 0
+    generator: str = ""  # "c" (bench/loadgen.c) or "python"
+    gen_cpu_pct: float = 0.0  # the generator's own CPU, % of one core, over the load
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Load:
+    """A throughput run: the first `senders` members of each room keep `window` lines each
+    in flight for `duration` seconds; clients fill the rooms in contiguous blocks."""
+
+    clients: int
+    rooms: int = 1
+    senders: int = 10
+    window: int = 16
+    duration: float = 3.0
+    silent_last: bool = False  # the last client never reads (slowreader)
+
+
+def process_cpu() -> float:
+    """User and system CPU seconds this process has used."""
+    return time.process_time()
 
 
 class Pool:
     """N clients of one target, read together through one epoll."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, rooms: int = 1) -> None:
+        dialect = target.dialect(rooms)
+        if dialect is None:
+            raise RuntimeError(f"{target.name} has no rooms")
         self.target = target
+        self.dialect: Dialect = dialect
+        self.rooms = rooms
+        self.room: list[int] = []  # each client's room
+        self.markers: list[bytes] = []  # what each client waits for before it is ready
+        self.room_delivered = [0] * rooms
         self.socks: list[socket.socket] = []
         self.sel = selectors.EpollSelector()
         self.delivered = 0
@@ -103,22 +132,37 @@ class Pool:
                 sock.connect(addr)
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                room = room_of(index, count, self.rooms)
+                name = room_name(room, self.rooms)
+                marker = Dialect.expand(self.dialect.ready, index, name)
                 self.socks.append(sock)
+                self.room.append(room)
+                self.markers.append(marker)
                 self.per_client.append(0)
                 self.at_end.append(False)
-                self.ready.append(not self.target.joined or index in silent)
-                hello = self.target.hello(index)
+                self.ready.append(not marker or index in silent)
+                hello = Dialect.expand(self.dialect.hello, index, name)
                 if hello:
                     sock.sendall(hello)
                 if index not in silent:
                     self.sel.register(sock, selectors.EVENT_READ, index)
             self.pump(0)
 
-    def join(self, count: int, silent: set[int] = frozenset()) -> None:
-        """Connects count clients, waits until they are in the room, lets the joins settle."""
+    def join(self, count: int, silent: set[int] = frozenset()) -> float:
+        """Connects count clients, waits until they are in their rooms, lets the joins
+        settle; returns the seconds until the last one was in."""
+        start = time.monotonic()
         self.connect(count, silent)
         self.wait_ready(30)
+        took = time.monotonic() - start
         self.quiesce()
+        return took
+
+    def frame(self, index: int, text: bytes) -> bytes:
+        """A chat line from client index, in its room."""
+        name = room_name(self.room[index], self.rooms)
+        d = self.dialect
+        return Dialect.expand(d.prefix, index, name) + text + Dialect.expand(d.suffix, index, name)
 
     def wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -138,6 +182,7 @@ class Pool:
     def reset_counts(self) -> None:
         self.delivered = 0
         self.per_client = [0] * len(self.socks)
+        self.room_delivered = [0] * self.rooms
         self.samples = []
 
     def pump(self, timeout: float) -> bool:
@@ -146,7 +191,6 @@ class Pool:
         if not events:
             return False
         now = time.monotonic_ns()
-        joined = self.target.joined
         for key, _ in events:
             index = key.data
             sock = self.socks[index]
@@ -160,13 +204,14 @@ class Pool:
                 self.sel.unregister(sock)
                 self.closed.add(index)
                 continue
-            if not self.ready[index] and joined in data:
+            if not self.ready[index] and self.markers[index] in data:
                 self.ready[index] = True
             count = count_marks(data, self.at_end[index])
             self.at_end[index] = data[-1:] == b"@"
             if count:
                 self.delivered += count
                 self.per_client[index] += count
+                self.room_delivered[self.room[index]] += count
                 stamp = last_stamp(data)
                 if stamp is not None:
                     self.samples.append((now - stamp) / 1e6)
@@ -216,52 +261,83 @@ def latency(result: Result, samples: list[float]) -> None:
         result.max_ms = round(ordered[-1], 3)
 
 
-# Scenarios: each takes a started target and returns one Result.
+@dataclass
+class _Room:
+    senders: list[int]
+    receivers: int
+    head: bytes  # a chat line in this room is head + text + tail
+    tail: bytes
+    sent: int = 0
 
 
-def fanout(target: Target, clients: int, args: argparse.Namespace, slow: bool = False) -> Result:
-    """10 senders as fast as a window allows; every other client receives."""
-    name = "slowreader" if slow else f"fanout {clients}"
-    if "workers" in target.options:
-        name = f"workers {target.options['workers']}"
-    result = Result(name, target.name, clients, rss_before_kib=target.rss)
-    pool = Pool(target)
-    silent = {clients - 1} if slow else set()
+def _plan(pool: Pool, load: Load, silent: set[int]) -> list[_Room]:
+    members: list[list[int]] = [[] for _ in range(load.rooms)]
+    for index, room in enumerate(pool.room):
+        members[room].append(index)
+    plan = []
+    for room in members:
+        senders = room[: max(0, min(load.senders, len(room) - 1))]
+        receivers = len(room) - 1 - len(silent.intersection(room))
+        head, tail = pool.frame(senders[0], b"\0").split(b"\0") if senders else (b"", b"")
+        plan.append(_Room(senders, receivers, head, tail))
+    return plan
+
+
+def window_load(target: Target, load: Load) -> dict[str, Any]:
+    """The Python twin of bench/loadgen.c: the same load, and its figures under the same
+    names as the JSON line that loadgen prints."""
+    pool = Pool(target, load.rooms)
+    silent = {load.clients - 1} if load.silent_last else set()
     try:
-        pool.join(clients, silent)
-        senders = list(range(min(10, clients - 1)))
-        receivers = clients - 1 - len(silent)
-        window, batch = args.window, max(1, args.window // 2)
-        sent = 0
-        cpu = target.cpu_seconds
+        connect_s = pool.join(load.clients, silent)
+        plan = _plan(pool, load, silent)
+        window, batch = load.window, max(1, load.window // 2)
+        cpu, server_cpu = process_cpu(), target.cpu_seconds
         start = time.monotonic()
-        stop = start + args.duration
+        stop = start + load.duration
         while time.monotonic() < stop:
-            if (sent * receivers - pool.delivered) < window * len(senders) * receivers:
-                ts = stamp_line(time.monotonic_ns())
-                line = target.frame(ts)
-                for index in senders:
+            stamp = None
+            for number, room in enumerate(plan):
+                in_flight = room.sent * room.receivers - pool.room_delivered[number]
+                if in_flight >= window * len(room.senders) * room.receivers:
+                    continue
+                stamp = stamp or stamp_line(time.monotonic_ns())
+                payload = (room.head + stamp + room.tail) * batch
+                for index in room.senders:
                     if pool.backlog(index) == 0:
-                        pool.queue(index, line * batch)
-                        sent += batch
+                        pool.queue(index, payload)
+                        room.sent += batch
             pool.flush()
             pool.pump(0)
-        end = pool.drain(sent * receivers)
-        result.extra["server_cpu_pct"] = round(100 * (target.cpu_seconds - cpu) / (end - start))
-        result.expected = sent * receivers
-        result.delivered = pool.delivered
-        if slow:  # deliveries to the silent client are not read, so not counted
-            result.extra["slow_cut"] = _was_cut(pool.socks[clients - 1])
-        result.per_second = round(pool.delivered / max(1e-6, end - start))
-        latency(result, pool.samples)
-        result.rss_after_kib = target.rss
-        result.extra["alive"] = target.alive
+        expected = sum(room.sent * room.receivers for room in plan)
+        end = pool.drain(expected)
+        wall = max(1e-6, time.monotonic() - start)
+        out: dict[str, Any] = {
+            "generator": "python",
+            "clients": load.clients,
+            "rooms": load.rooms,
+            "ready": sum(pool.ready),
+            "closed": len(pool.closed),
+            "connect_s": round(connect_s, 3),
+            "expected": expected,
+            "delivered": pool.delivered,
+            "elapsed_s": end - start,
+            "per_second": round(pool.delivered / max(1e-6, end - start)),
+            "samples": len(pool.samples),
+            "gen_cpu_pct": round(100 * (process_cpu() - cpu) / wall, 1),
+            "server_cpu_pct": round(100 * (target.cpu_seconds - server_cpu) / wall, 1),
+            "slow_cut": was_cut(pool.socks[-1]) if silent else None,
+        }
+        figures = Result("", "")
+        latency(figures, pool.samples)
+        out.update(p50_ms=figures.p50_ms, p99_ms=figures.p99_ms, max_ms=figures.max_ms)
+        out["server_rss_kib"] = target.rss
+        return out
     finally:
         pool.close()
-    return result
 
 
-def _was_cut(sock: socket.socket) -> bool:
+def was_cut(sock: socket.socket) -> bool:
     """Reads a silent client's buffer: True if the server closed it."""
     deadline = time.monotonic() + 3
     sock.setblocking(False)
@@ -274,122 +350,3 @@ def _was_cut(sock: socket.socket) -> bool:
         except OSError:
             return True
     return False
-
-
-def slowreader(target: Target, clients: int, args: argparse.Namespace) -> Result:
-    baseline = fanout(target, clients, args)
-    # The same server, warm, for the second half, once the baseline's crowd is gone:
-    # ncat --chat quits ("getpeername for sd N failed ... QUITTING") when a client
-    # connects while it is still seeing off a hundred that just left.
-    time.sleep(SETTLE)
-    result = fanout(target, clients, args, slow=True)
-    result.extra["others_kept_pct"] = round(100 * result.per_second / max(1, baseline.per_second))
-    result.extra["rss_growth_kib"] = result.rss_after_kib - result.rss_before_kib
-    return result
-
-
-def paced(
-    pool: Pool, target: Target, senders: list[int], per_second: float, duration: float
-) -> tuple[float, float, int]:
-    """Stamped lines at a steady rate, round robin over senders; then the drain."""
-    sent = 0
-    start = time.monotonic()
-    while (now := time.monotonic()) < start + duration:
-        for _ in range(int((now - start) * per_second) - sent):
-            line = target.frame(stamp_line(time.monotonic_ns()))
-            pool.queue(senders[sent % len(senders)], line)
-            sent += 1
-        pool.flush()
-        pool.pump(0.0005)
-    return start, pool.drain(sent * (len(pool.socks) - 1)), sent
-
-
-def finish(
-    result: Result, pool: Pool, target: Target, expected: int, start: float, end: float
-) -> None:
-    result.expected = expected
-    result.delivered = pool.delivered
-    result.per_second = round(pool.delivered / max(1e-6, end - start))
-    latency(result, pool.samples)
-    result.rss_after_kib = target.rss
-
-
-def rate(target: Target, clients: int, args: argparse.Namespace) -> Result:
-    """2,000 messages a second, paced, into a room of `clients`: latency."""
-    result = Result("rate", target.name, clients, rss_before_kib=target.rss)
-    pool = Pool(target)
-    try:
-        pool.join(clients)
-        start, end, sent = paced(pool, target, list(range(10)), args.rate, args.duration)
-        finish(result, pool, target, sent * (clients - 1), start, end)
-    finally:
-        pool.close()
-    return result
-
-
-def idle(target: Target, clients: int, args: argparse.Namespace) -> Result:
-    """Many idle connections: connect time, RSS per connection, one broadcast to all."""
-    result = Result("idle", target.name, clients, rss_before_kib=target.rss)
-    pool = Pool(target)
-    try:
-        start = time.monotonic()
-        try:
-            pool.connect(clients, batch=500, deadline=start + 60)
-        except OSError as exc:  # the peers may give up before 10,000 (that is a finding)
-            result.extra["error"] = f"{len(pool.socks)} connected, then {exc.strerror or exc}"
-        pool.wait_ready(30)
-        result.extra["connect_s"] = round(time.monotonic() - start, 2)
-        pool.quiesce(timeout=60)
-        settle = time.monotonic() + 1.5  # RSS at steady state, not mid-burst
-        while time.monotonic() < settle:
-            pool.pump(0.05)
-        connected = len(pool.socks) - len(pool.closed)
-        result.clients = connected
-        result.rss_after_kib = target.rss
-        result.extra["kib_per_conn"] = round(
-            (result.rss_after_kib - result.rss_before_kib) / max(1, connected), 2
-        )
-        begin = time.monotonic()
-        if connected:
-            pool.queue(0, target.frame(stamp_line(time.monotonic_ns())))
-            pool.flush()
-        result.expected = max(0, connected - 1)
-        end = pool.drain(result.expected, timeout=30, stall=5)
-        result.delivered = pool.delivered
-        result.extra["broadcast_s"] = round(end - begin, 3)
-        latency(result, pool.samples)
-        result.extra["alive"] = target.alive
-    finally:
-        pool.close()
-    return result
-
-
-def flood(target: Target, clients: int, args: argparse.Namespace) -> Result:
-    """One client pastes 10,000 lines while the others chat once a second each."""
-    result = Result("flood", target.name, clients, rss_before_kib=target.rss)
-    pool = Pool(target)
-    try:
-        pool.join(clients)
-        pool.queue(0, b"".join(target.frame(b"flood line %d" % i) for i in range(args.paste)))
-        chatters = list(range(1, clients))  # one line per chatter per second
-        start, end, sent = paced(pool, target, chatters, len(chatters), args.duration)
-        finish(result, pool, target, sent * (clients - 1), start, end)
-        result.extra["flooder_unsent_bytes"] = pool.backlog(0)
-    finally:
-        pool.close()
-    return result
-
-
-SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
-    "fanout10": (fanout, 10, {}),
-    "fanout100": (fanout, 100, {}),
-    "fanout500": (fanout, 500, {}),
-    "rate": (rate, 100, {}),
-    "idle": (idle, 10_000, {}),
-    "slowreader": (slowreader, 100, {}),
-    "flood": (flood, 100, {"flood_rate": 5}),
-    # chatd alone: fan-out 500 with one worker, two, and one per CPU.
-    "workers1": (fanout, 500, {"workers": 1}),
-    "workers2": (fanout, 500, {"workers": 2}),
-    "workersauto": (fanout, 500, {"workers": "auto"}),
-}

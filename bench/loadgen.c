@@ -1,0 +1,649 @@
+/* The load generator of the benchmark's throughput scenarios, in C so that it is never what
+ * saturates first.  It does what bench/generator.py does (which stays as the fallback):
+ *
+ * connect N clients in batches of 200, each sending its hello; wait until every one has
+ * seen its ready marker, then until nothing has arrived for 0.3 s; then, for --duration
+ * seconds, the first S members of each room send batches of W/2 stamped lines while the
+ * room's lines in flight (sent x receivers - delivered) stay under W x S x receivers; then
+ * drain.  A line is PREFIX "@@" <19-digit CLOCK_MONOTONIC ns> " the quick brown fox..."
+ * SUFFIX; receivers count "@@" in what they read and take one latency sample per read
+ * from its last complete stamp.  Clients are split into --rooms contiguous blocks.
+ *
+ * The loop blocks in epoll_wait whenever it has nothing to do, so the CPU share it reports
+ * (getrusage over the load and the drain) is the work it did, not a spin.  One JSON line
+ * of results goes to standard output.
+ *
+ * `loadgen --self-test` checks the counting and the stamps on fixed cases.
+ *
+ * Templates (--hello, --ready, --prefix, --suffix) may hold {i}, the client's index, and
+ * {r}, its room's name: "bench" with one room, r0, r1, ... with several.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (1 << 18)
+#define STAMP 19
+#define FILLER " the quick brown fox jumps over the lazy dog"
+#define CONNECT_BATCH 200
+#define MAX_EVENTS 1024
+#define MAX_PIDS 64
+#define TAIL 128
+
+struct conn {
+    int fd, room, ready, silent, at_end, writing, closed;
+    char *marker; /* the ready marker, expanded */
+    size_t marker_len;
+    char tail[TAIL]; /* the end of what came before, while the marker is not seen */
+    size_t tail_len;
+    char *out, *line; /* a sender's pending batch, and its line with the stamp's place */
+    size_t out_off, out_len, line_len, stamp_at;
+};
+
+struct room {
+    int first, count, senders, receivers;
+    uint64_t sent, delivered;
+};
+
+static struct conn *conns;
+static struct room *rooms;
+static int nconns, nrooms;
+static int epfd;
+static uint64_t delivered;
+static int64_t last_progress;
+static int64_t *samples;
+static size_t nsamples, samples_cap;
+static int counting; /* deliveries count only once the load starts */
+static char readbuf[READ_SIZE];
+
+static struct {
+    const char *host, *hello, *ready, *prefix, *suffix;
+    int port, clients, rooms, senders, window, silent_last, npids;
+    double duration;
+    int pids[MAX_PIDS];
+} opt = {"127.0.0.1", "", "", "", "\n", 0, 0, 1, 10, 16, 0, 0, 3.0, {0}};
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* Python's time.monotonic_ns() */
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double seconds(int64_t ns) { return (double)ns / 1e9; }
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fputs("{\"error\": \"out of memory\"}\n", stdout);
+        exit(1);
+    }
+    return p;
+}
+
+/* The JSON line of a run that could not be made; done < 0: not while connecting. */
+static void fail(const char *what, int err, int done) {
+    if (done < 0)
+        printf("{\"error\": \"%s: %s\"}\n", what, strerror(err));
+    else
+        printf("{\"error\": \"%s: %s after %d clients\"}\n", what, strerror(err), done);
+    exit(1);
+}
+
+static void room_name(int room, char *out, size_t size) {
+    if (opt.rooms == 1)
+        snprintf(out, size, "bench");
+    else
+        snprintf(out, size, "r%d", room);
+}
+
+/* template with {i} and {r} replaced; *len gets the length. */
+static char *expand(const char *template, int index, int room, size_t *len) {
+    char name[32], num[16];
+    room_name(room, name, sizeof name);
+    snprintf(num, sizeof num, "%d", index);
+    size_t cap = strlen(template) * 4 + 64, n = 0;
+    char *out = xmalloc(cap);
+    for (const char *p = template; *p;) {
+        const char *sub = NULL;
+        if (p[0] == '{' && p[1] && p[2] == '}' && (p[1] == 'i' || p[1] == 'r'))
+            sub = p[1] == 'i' ? num : name;
+        size_t add = sub ? strlen(sub) : 1;
+        if (n + add + 1 > cap) {
+            cap = (n + add + 1) * 2;
+            out = realloc(out, cap);
+            if (!out)
+                fail("expand", ENOMEM, -1);
+        }
+        memcpy(out + n, sub ? sub : p, add);
+        n += add;
+        p += sub ? 3 : 1;
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+/* Markers in data; after_at says the previous read ended in '@' (a marker cut in two). */
+static uint64_t count_marks(const char *data, size_t n, int after_at) {
+    uint64_t count = 0;
+    if (after_at && n && data[0] == '@' && !(n > 1 && data[1] == '@'))
+        count++;
+    const char *p = data, *end = data + n;
+    while (p + 1 < end && (p = memchr(p, '@', (size_t)(end - p - 1)))) {
+        if (p[1] == '@') {
+            count++;
+            p += 2;
+        } else {
+            p++;
+        }
+    }
+    return count;
+}
+
+/* Where the last "@@" lies wholly inside data[0, end), or NULL (bytes.rfind). */
+static const char *rfind_mark(const char *data, size_t end) {
+    size_t limit = end;
+    while (limit >= 2) {
+        const char *at = memrchr(data, '@', limit - 1);
+        if (!at)
+            return NULL;
+        if (at[1] == '@')
+            return at;
+        limit = (size_t)(at - data) + 1;
+    }
+    return NULL;
+}
+
+/* The last complete stamp in data, or -1. */
+static int64_t last_stamp(const char *data, size_t n) {
+    size_t end = n;
+    for (;;) {
+        const char *at = rfind_mark(data, end);
+        if (!at)
+            return -1;
+        size_t pos = (size_t)(at - data);
+        if (pos + 2 + STAMP <= n) {
+            int64_t value = 0;
+            int k = 0;
+            for (; k < STAMP && at[2 + k] >= '0' && at[2 + k] <= '9'; k++)
+                value = value * 10 + (at[2 + k] - '0');
+            if (k == STAMP)
+                return value;
+        }
+        end = pos;
+    }
+}
+
+static void sample(int64_t value) {
+    if (nsamples == samples_cap) {
+        samples_cap = samples_cap ? samples_cap * 2 : 65536;
+        samples = realloc(samples, samples_cap * sizeof *samples);
+        if (!samples)
+            fail("samples", ENOMEM, -1);
+    }
+    samples[nsamples++] = value;
+}
+
+static void see_marker(struct conn *c, const char *data, size_t n) {
+    size_t m = c->marker_len;
+    if (m == 0 || memmem(data, n, c->marker, m)) {
+        c->ready = 1;
+        return;
+    }
+    /* a marker cut between two reads: the previous tail and this read's head */
+    char joined[2 * TAIL];
+    size_t head = n < m - 1 ? n : m - 1;
+    memcpy(joined, c->tail, c->tail_len);
+    memcpy(joined + c->tail_len, data, head);
+    if (memmem(joined, c->tail_len + head, c->marker, m)) {
+        c->ready = 1;
+        return;
+    }
+    size_t keep = m - 1 < TAIL ? m - 1 : TAIL;
+    if (n >= keep) {
+        memcpy(c->tail, data + n - keep, keep);
+        c->tail_len = keep;
+    } else {
+        size_t old = c->tail_len + n > keep ? keep - n : c->tail_len;
+        memmove(c->tail, c->tail + c->tail_len - old, old);
+        memcpy(c->tail + old, data, n);
+        c->tail_len = old + n;
+    }
+}
+
+static void close_conn(struct conn *c) {
+    if (c->closed)
+        return;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->closed = 1;
+}
+
+static void readable(struct conn *c) {
+    ssize_t got = recv(c->fd, readbuf, sizeof readbuf, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (got <= 0) {
+        close_conn(c);
+        return;
+    }
+    size_t n = (size_t)got;
+    if (!c->ready)
+        see_marker(c, readbuf, n);
+    uint64_t count = count_marks(readbuf, n, c->at_end);
+    c->at_end = readbuf[n - 1] == '@';
+    if (count && counting) {
+        delivered += count;
+        rooms[c->room].delivered += count;
+        int64_t stamp = last_stamp(readbuf, n);
+        if (stamp >= 0)
+            sample(now_ns() - stamp);
+    }
+}
+
+static void watch(struct conn *c, int writing) {
+    if (c->writing == writing || c->closed)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (writing ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->writing = writing;
+}
+
+static void flush(struct conn *c) {
+    if (c->closed || c->out_off == c->out_len)
+        return;
+    ssize_t sent = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            watch(c, 1);
+        } else {
+            c->out_off = c->out_len;
+            close_conn(c);
+        }
+        return;
+    }
+    c->out_off += (size_t)sent;
+    watch(c, c->out_off != c->out_len);
+}
+
+/* One epoll wait and the reads and writes it allows; 1 if anything happened. */
+static int pump(int timeout_ms) {
+    struct epoll_event events[MAX_EVENTS];
+    int n = epoll_wait(epfd, events, MAX_EVENTS, timeout_ms);
+    if (n <= 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = events[i].data.ptr;
+        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            readable(c);
+        if (events[i].events & EPOLLOUT)
+            flush(c);
+    }
+    last_progress = now_ns();
+    return 1;
+}
+
+static void connect_all(void) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt.port)};
+    if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1)
+        fail("bad --host", EINVAL, -1);
+    for (int i = 0; i < nconns; i++) {
+        struct conn *c = &conns[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (c->fd < 0)
+            fail("socket", errno, i);
+        int one = 1, small = 4096;
+        if (c->silent) /* a reader that never reads: its buffer fills at once */
+            setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        struct timeval limit = {.tv_sec = 3};
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+        if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+            fail("connect", errno, i);
+        size_t len;
+        char *hello = expand(opt.hello, i, c->room, &len);
+        if (len && send(c->fd, hello, len, MSG_NOSIGNAL) != (ssize_t)len)
+            fail("hello", errno, i);
+        free(hello);
+        if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+            fail("TCP_NODELAY", errno, i);
+        if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
+            fail("O_NONBLOCK", errno, i);
+        if (!c->silent) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+            epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+        }
+        if ((i + 1) % CONNECT_BATCH == 0)
+            while (pump(0))
+                ;
+    }
+}
+
+static void wait_ready(int64_t timeout) {
+    int64_t deadline = now_ns() + timeout;
+    for (;;) {
+        int missing = 0;
+        for (int i = 0; i < nconns && !missing; i++)
+            missing = !conns[i].ready && !conns[i].closed;
+        if (!missing || now_ns() > deadline)
+            return;
+        pump(50);
+    }
+}
+
+/* Reads until nothing has arrived for `quiet` (join notices and the like). */
+static void quiesce(int64_t quiet, int64_t timeout) {
+    int64_t deadline = now_ns() + timeout;
+    while (now_ns() < deadline) {
+        if (now_ns() - last_progress > quiet && !pump((int)(quiet / 1000000)))
+            return;
+        pump(50);
+    }
+}
+
+static int backlog(const struct conn *c) { return c->out_off != c->out_len; }
+
+/* A batch of lines, all with this stamp, for sender c. */
+static void queue_batch(struct conn *c, const char *digits, int batch) {
+    memcpy(c->line + c->stamp_at, digits, STAMP);
+    for (int k = 0; k < batch; k++)
+        memcpy(c->out + (size_t)k * c->line_len, c->line, c->line_len);
+    c->out_off = 0;
+    c->out_len = (size_t)batch * c->line_len;
+    flush(c);
+}
+
+/* One pass over the rooms: each whose window is open gets a batch from every idle sender. */
+static int offer(int64_t now, int batch) {
+    char digits[STAMP + 8];
+    int stamped = 0, sent = 0;
+    for (int r = 0; r < nrooms; r++) {
+        struct room *room = &rooms[r];
+        int64_t in_flight = (int64_t)(room->sent * room->receivers) - (int64_t)room->delivered;
+        if (in_flight >= (int64_t)opt.window * room->senders * room->receivers)
+            continue;
+        for (int s = 0; s < room->senders; s++) {
+            struct conn *c = &conns[room->first + s];
+            if (c->closed || backlog(c))
+                continue;
+            if (!stamped) {
+                snprintf(digits, sizeof digits, "%019lld", (long long)now);
+                stamped = 1;
+            }
+            queue_batch(c, digits, batch);
+            room->sent += (uint64_t)batch;
+            sent = 1;
+        }
+    }
+    return sent;
+}
+
+static double cpu_self(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* User and system CPU seconds of the server's processes (fields 14 and 15 of stat). */
+static double cpu_server(void) {
+    double total = 0;
+    for (int i = 0; i < opt.npids; i++) {
+        char path[64], text[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", opt.pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        char *p = strrchr(text, ')');
+        unsigned long long utime, stime;
+        if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                        &stime) == 2)
+            total += (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+    }
+    return total;
+}
+
+static long rss_server(void) {
+    long total = 0;
+    for (int i = 0; i < opt.npids; i++) {
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/%d/status", opt.pids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        long kib;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+                total += kib;
+        fclose(f);
+    }
+    return total;
+}
+
+/* Reads the silent client's buffer for up to 3 s: 1 if the server closed it. */
+static int was_cut(struct conn *c) {
+    int64_t deadline = now_ns() + 3000000000LL;
+    while (now_ns() < deadline) {
+        ssize_t got = recv(c->fd, readbuf, sizeof readbuf, 0);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+            return 1;
+        if (got < 0)
+            usleep(10000);
+    }
+    return 0;
+}
+
+static int cmp64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void setup(void) {
+    nconns = opt.clients;
+    nrooms = opt.rooms;
+    conns = calloc((size_t)nconns, sizeof *conns);
+    rooms = calloc((size_t)nrooms, sizeof *rooms);
+    if (!conns || !rooms)
+        fail("setup", ENOMEM, -1);
+    for (int r = 0; r < nrooms; r++)
+        rooms[r].first = -1;
+    for (int i = 0; i < nconns; i++) {
+        int r = (int)((long long)i * nrooms / nconns);
+        struct conn *c = &conns[i];
+        c->room = r;
+        c->silent = opt.silent_last && i == nconns - 1;
+        c->marker = expand(opt.ready, i, r, &c->marker_len);
+        if (c->marker_len >= TAIL)
+            fail("--ready is too long", EINVAL, -1);
+        c->ready = c->silent || c->marker_len == 0;
+        if (rooms[r].first < 0)
+            rooms[r].first = i;
+        rooms[r].count++;
+    }
+    int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
+    for (int r = 0; r < nrooms; r++) {
+        struct room *room = &rooms[r];
+        int others = room->count - 1;
+        room->senders = opt.senders < others ? opt.senders : others;
+        room->receivers = others - (opt.silent_last && r == nrooms - 1 ? 1 : 0);
+        for (int s = 0; s < room->senders; s++) {
+            struct conn *c = &conns[room->first + s];
+            size_t plen, slen;
+            char *prefix = expand(opt.prefix, room->first + s, r, &plen);
+            char *suffix = expand(opt.suffix, room->first + s, r, &slen);
+            c->line_len = plen + 2 + STAMP + strlen(FILLER) + slen;
+            c->line = xmalloc(c->line_len + 1);
+            snprintf(c->line, c->line_len + 1, "%s@@%0*d%s%s", prefix, STAMP, 0, FILLER, suffix);
+            c->stamp_at = plen + 2;
+            c->out = xmalloc(c->line_len * (size_t)batch);
+            free(prefix);
+            free(suffix);
+        }
+    }
+}
+
+/* The counting and the stamps on cases a test names (bench's own tests run it). */
+static int self_test(void) {
+    static const struct {
+        const char *data;
+        int after_at;
+        uint64_t marks;
+        int64_t stamp;
+    } cases[] = {
+        {"@@0000000000000000123 fox\n@@0000000000000000456 fox\n", 0, 2, 456},
+        {"@0000000000000000789 fox\n", 1, 1, -1}, /* a marker cut between two reads */
+        {"@@0000000000000000111 fox\n@@00000", 0, 2, 111}, /* the last stamp is cut */
+        {"a@b@@@", 1, 1, -1},
+        {"@@@0000000000000000222", 0, 1, 222}, /* the stamp follows the last "@@" */
+        {"", 1, 0, -1},
+        {"@", 1, 1, -1},
+        {"@@", 1, 1, -1},
+    };
+    int failed = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = strlen(cases[k].data);
+        uint64_t marks = count_marks(cases[k].data, n, cases[k].after_at);
+        int64_t stamp = last_stamp(cases[k].data, n);
+        if (marks != cases[k].marks || stamp != cases[k].stamp) {
+            fprintf(stderr, "case %zu: %llu marks, stamp %lld\n", k, (unsigned long long)marks,
+                    (long long)stamp);
+            failed = 1;
+        }
+    }
+    /* A ready marker cut between two reads, in three pieces. */
+    struct conn c = {.marker = "*** You joined #r1 (", .marker_len = 20};
+    const char *pieces[] = {"*** Welcome\r\n*** You", " joined #r", "1 (1 users: guest1)\r\n"};
+    for (int k = 0; k < 3; k++) {
+        if (c.ready)
+            failed = 1; /* seen before its last piece */
+        see_marker(&c, pieces[k], strlen(pieces[k]));
+    }
+    if (!c.ready) {
+        fprintf(stderr, "the ready marker cut in three was not seen\n");
+        failed = 1;
+    }
+    printf("{\"self_test\": \"%s\"}\n", failed ? "failed" : "ok");
+    return failed;
+}
+
+static void usage(const char *prog) {
+    fprintf(stderr,
+            "usage: %s --port P --clients N [--rooms R] [--senders S] [--window W]\n"
+            "       [--duration SECONDS] [--hello T] [--ready T] [--prefix T] [--suffix T]\n"
+            "       [--silent-last] [--server-pid PID]... [--host 127.0.0.1]\n",
+            prog);
+    exit(2);
+}
+
+static void parse(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *key = argv[i];
+        if (strcmp(key, "--silent-last") == 0) {
+            opt.silent_last = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage(argv[0]);
+        const char *value = argv[++i];
+        if (strcmp(key, "--host") == 0) opt.host = value;
+        else if (strcmp(key, "--port") == 0) opt.port = atoi(value);
+        else if (strcmp(key, "--clients") == 0) opt.clients = atoi(value);
+        else if (strcmp(key, "--rooms") == 0) opt.rooms = atoi(value);
+        else if (strcmp(key, "--senders") == 0) opt.senders = atoi(value);
+        else if (strcmp(key, "--window") == 0) opt.window = atoi(value);
+        else if (strcmp(key, "--duration") == 0) opt.duration = atof(value);
+        else if (strcmp(key, "--hello") == 0) opt.hello = value;
+        else if (strcmp(key, "--ready") == 0) opt.ready = value;
+        else if (strcmp(key, "--prefix") == 0) opt.prefix = value;
+        else if (strcmp(key, "--suffix") == 0) opt.suffix = value;
+        else if (strcmp(key, "--server-pid") == 0 && opt.npids < MAX_PIDS)
+            opt.pids[opt.npids++] = atoi(value);
+        else usage(argv[0]);
+    }
+    if (opt.port <= 0 || opt.clients < 2 || opt.rooms < 1 || opt.rooms > opt.clients / 2 ||
+        opt.senders < 1 || opt.window < 1 || opt.duration <= 0)
+        usage(argv[0]);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--self-test") == 0)
+        return self_test();
+    parse(argc, argv);
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    epfd = epoll_create1(0);
+    setup();
+    int64_t begin = now_ns();
+    last_progress = begin;
+    connect_all();
+    wait_ready(30000000000LL);
+    double connect_s = seconds(now_ns() - begin);
+    quiesce(300000000LL, 60000000000LL);
+
+    counting = 1;
+    int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
+    double cpu0 = cpu_self(), server0 = cpu_server();
+    int64_t start = now_ns(), stop = start + (int64_t)(opt.duration * 1e9), now;
+    while ((now = now_ns()) < stop) {
+        int sent = offer(now, batch);
+        int64_t left_ms = (stop - now_ns()) / 1000000;
+        pump(sent ? 0 : (int)(left_ms < 10 ? left_ms : 10));
+    }
+    uint64_t expected = 0;
+    for (int r = 0; r < nrooms; r++)
+        expected += rooms[r].sent * (uint64_t)rooms[r].receivers;
+    int64_t deadline = now_ns() + 10000000000LL;
+    while (delivered < expected && now_ns() < deadline) {
+        pump(50);
+        if (now_ns() - last_progress > 1000000000LL)
+            break;
+    }
+    int64_t end = last_progress, measured = now_ns();
+    double wall = seconds(measured - start);
+    double gen_cpu = cpu_self() - cpu0, server_cpu = cpu_server() - server0;
+
+    int ready = 0, closed = 0;
+    for (int i = 0; i < nconns; i++) {
+        ready += conns[i].ready;
+        closed += conns[i].closed;
+    }
+    const char *cut = "null";
+    if (opt.silent_last)
+        cut = was_cut(&conns[nconns - 1]) ? "true" : "false";
+    long rss = rss_server();
+    double p50 = 0, p99 = 0, max = 0;
+    if (nsamples) {
+        qsort(samples, nsamples, sizeof *samples, cmp64);
+        size_t at99 = (size_t)(nsamples * 0.99);
+        p50 = samples[nsamples / 2] / 1e6;
+        p99 = samples[at99 < nsamples ? at99 : nsamples - 1] / 1e6;
+        max = samples[nsamples - 1] / 1e6;
+    }
+    double elapsed = seconds(end - start);
+    printf("{\"generator\": \"c\", \"clients\": %d, \"rooms\": %d, \"ready\": %d, "
+           "\"closed\": %d, \"connect_s\": %.3f, \"expected\": %llu, \"delivered\": %llu, "
+           "\"elapsed_s\": %.6f, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+           "\"max_ms\": %.3f, \"samples\": %zu, \"gen_cpu_pct\": %.1f, "
+           "\"server_cpu_pct\": %.1f, \"server_rss_kib\": %ld, \"slow_cut\": %s}\n",
+           nconns, nrooms, ready, closed, connect_s, (unsigned long long)expected,
+           (unsigned long long)delivered, elapsed,
+           delivered / (elapsed > 1e-6 ? elapsed : 1e-6), p50, p99, max, nsamples,
+           100 * gen_cpu / wall, 100 * server_cpu / wall, rss, cut);
+    return 0;
+}
