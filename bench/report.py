@@ -26,7 +26,7 @@ RATIO = {
     "flood": ("p99_ms", False),
 }
 DEFAULT_RATIO = ("per_second", True)
-PEERS = ("relay", "ncat", "ngircd")  # a ratio column for each, beside chatd's rows
+PEERS = ("baseline", "relay", "ncat", "ngircd")  # a ratio column for each, beside chatd's rows
 # A generator above this share of one core may be what limits a run, not the server.
 GEN_CPU_LIMIT = 60.0
 NOT_BUILT = f"{cgen.LOADGEN} is not built (make bench builds it with cc)"
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
         if scenario == "idle":
             clients = args.idle_clients
         for server in args.servers:
-            if "workers" in options and server != "chatd":
+            if "workers" in options and server not in ("chatd", "baseline"):
                 continue  # a chatd setting: the peers have no such thing
             cls = TARGETS[server]
             if not cls.available():

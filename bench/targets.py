@@ -193,6 +193,28 @@ class Chatd(Target):
         return [sys.executable, "-m", "chatd", "--config", str(path)]
 
 
+class Baseline(Chatd):
+    """An earlier chatd (a checkout named by CHATD_BASELINE, e.g. the previous main), run
+    in the same bench run as this one, so a change is measured side by side."""
+
+    name = "baseline"
+    install = "a checkout of an earlier chatd: make bench BASELINE=DIR (git worktree add DIR)"
+
+    @classmethod
+    def available(cls) -> bool:
+        return (Path(os.environ.get("CHATD_BASELINE", "/nonexistent")) / "chatd").is_dir()
+
+    def command(self, max_clients: int) -> list[str]:
+        ours = super().command(max_clients)
+        tree = str(Path(os.environ["CHATD_BASELINE"]).resolve())
+        # The earlier tree's package ahead of everything else on the path, ours included.
+        start = (
+            f"import sys; sys.path.insert(0, {tree!r}); "
+            "from chatd.cli import main; sys.exit(main())"
+        )
+        return [sys.executable, "-c", start, *ours[3:]]
+
+
 class Relay(Target):
     name = "relay"
     install = "a C compiler (apt-get install gcc), then make bench: it builds bench/build/relay"
@@ -272,6 +294,7 @@ SyslogFacility = local7
 
 TARGETS: dict[str, type[Target]] = {
     "chatd": Chatd,
+    "baseline": Baseline,
     "relay": Relay,
     "ncat": Ncat,
     "ngircd": Ngircd,

@@ -320,3 +320,16 @@ def test_c_and_python_generators_agree_on_a_small_load(built, relay):
         assert out["slow_cut"] is None  # no silent reader in this load
         assert 0 <= out["gen_cpu_pct"] <= 200
     assert (c["generator"], python["generator"]) == ("c", "python")
+
+
+def test_the_baseline_runs_the_chatd_of_its_own_tree(tmp_path, monkeypatch):
+    from bench.targets import Baseline
+
+    monkeypatch.delenv("CHATD_BASELINE", raising=False)
+    assert not Baseline.available()
+    (tmp_path / "chatd").mkdir()
+    monkeypatch.setenv("CHATD_BASELINE", str(tmp_path))
+    assert Baseline.available()
+    command = Baseline(tmp_path, {}).command(10)
+    assert command[1] == "-c" and repr(str(tmp_path.resolve())) in command[2]
+    assert command[3:5] == ["--config", str(tmp_path / "chatd.yaml")]
