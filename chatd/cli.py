@@ -122,18 +122,22 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
         if pidfile is not None:
-            pidfile.check()
+            pidfile.lock()  # before detaching: a failure still reaches the terminal
         if config.daemon and systemd.under_systemd():
             log.warning("daemon: true ignored under systemd: staying in the foreground")
         elif config.daemon:
-            keep = [*listeners, *logs.open_streams()]
+            keep = [*listeners, *logs.open_streams(), *([pidfile] if pidfile else [])]
             with daemon_context(keep, pidfile):
                 return run(config, listeners, given, inherited)
         with pidfile or contextlib.nullcontext():
             return run(config, listeners, given, inherited)
     except PidfileError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        if config.daemon:  # detached already, perhaps: standard error is /dev/null
+            log.error("%s", exc)
+        for listener in listeners:
+            listener.close()
+        return exc.status
 
 
 def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:
