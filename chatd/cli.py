@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -15,10 +16,14 @@ log = logging.getLogger("chatd")
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
+EX_CANTCREAT = 73
+
+_QUOTED = re.compile(f"'([^']{{{cfg.SHOWN + 1},}})'")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        message = _QUOTED.sub(lambda m: cfg.shown(m.group(1)), message)  # a pasted value
         self.print_usage(sys.stderr)
         self.exit(EX_USAGE, f"{self.prog}: {message}\n")
 
@@ -27,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog="chatd",
         description="A chat-room daemon for raw TCP clients (nc, telnet) and chatd-client.",
-        epilog="Exit status: 0 after a clean stop, 78 for a bad config, 69 if it cannot listen.",
+        epilog="Exit status: 0 after a clean stop, 78 for a bad config, 69 if it cannot listen "
+        "or another chatd holds the pidfile, 73 if the log file or pidfile cannot be created. "
+        "Relative paths are relative to the directory chatd is started in.",
     )
     ap.add_argument("-c", "--config", metavar="FILE", help="YAML config (default: built-in)")
     ap.add_argument(
@@ -53,8 +60,8 @@ def parser() -> argparse.ArgumentParser:
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     workers: Any = args.workers
-    if workers is not None and workers != "auto":
-        workers = int(workers) if workers.isdigit() else workers
+    if workers is not None and workers.isascii() and workers.isdigit() and len(workers) < 10:
+        workers = int(workers)  # anything else goes to the validator as given
     return {
         "bind": args.bind,
         "port": args.port,
@@ -76,24 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         config = load_config(args)
+        cfg.check_start(config)
     except cfg.ConfigError as exc:
         print(f"chatd: config error: {exc}", file=sys.stderr)
-        return cfg.EX_CONFIG
-    if config.daemon and not config.log_file:
-        print(
-            f"chatd: config error: {config.source}: daemon: needs log_file "
-            "(a daemon's standard error goes nowhere)",
-            file=sys.stderr,
-        )
         return cfg.EX_CONFIG
     if args.check_config:
         print(f"chatd: {config.source}: config OK")
         return 0
     try:
         logs.setup(config.log_level, config.log_file)
-    except OSError as exc:
-        print(f"chatd: config error: {config.source}: log_file: {exc}", file=sys.stderr)
-        return cfg.EX_CONFIG
+    except OSError as exc:  # checked above: this is a race or a full disk
+        words = cfg.os_error_words(exc)
+        print(f"chatd: cannot open log file {config.log_file}: {words}", file=sys.stderr)
+        return EX_CANTCREAT
     return serve(config, overrides(args))
 
 
@@ -107,7 +109,11 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     hold_signals()
     listeners = systemd.listen_fds()
     inherited = bool(listeners)
-    if not listeners:
+    if inherited:
+        mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
+        if mismatch:
+            log.warning("%s", mismatch)
+    else:
         try:
             workers = config.worker_count() > 1
             listeners = [open_listener(config.bind, config.port, reuse_port=workers, claim=True)]
@@ -120,18 +126,22 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
         if pidfile is not None:
-            pidfile.check()
+            pidfile.lock()  # before detaching: a failure still reaches the terminal
         if config.daemon and systemd.under_systemd():
             log.warning("daemon: true ignored under systemd: staying in the foreground")
         elif config.daemon:
-            keep = [*listeners, *claims(), *logs.open_streams()]
+            keep = [*listeners, *claims(), *logs.open_streams(), *([pidfile] if pidfile else [])]
             with daemon_context(keep, pidfile):
                 return run(config, listeners, given, inherited)
         with pidfile or contextlib.nullcontext():
             return run(config, listeners, given, inherited)
     except PidfileError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        if config.daemon:  # detached already, perhaps: standard error is /dev/null
+            log.error("%s", exc)
+        for listener in listeners:
+            listener.close()
+        return exc.status
 
 
 def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:

@@ -1,20 +1,43 @@
-"""YAML -> a validated, frozen Config.  Every error names the key and the file."""
+"""YAML -> a validated, frozen Config.  Every error names the key and where it came from.
+
+Every number has a range the loop can use (no timer a select() cannot wait for, no value
+float() cannot hold), paths are made absolute against the directory chatd was started in,
+and the paths chatd must open are checked with the rest (``check_start``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from .yamlfile import YamlError, read_mapping
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULTS = "(defaults)"
+COMMAND_LINE = "command line"
+MAX_FILE = 1 << 20  # a config file is a few KiB; anything past this is not one
+SHOWN = 80  # characters of a bad value an error quotes
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # started in a directory that was removed
+        return None
+
+
+# Relative paths mean the directory chatd was started in, also after daemon mode moved
+# to / and for a reload: taken once, when chatd starts (forked workers inherit it).
+START_DIRECTORY = _cwd()
 
 
 class ConfigError(Exception):
@@ -47,57 +70,67 @@ class Config:
     log_messages: bool = False
     daemon: bool = False
     pidfile: str | None = None
-    source: str = "(defaults)"  # where it was read from, for messages; not a key
+    # Not keys: the file it was read from, and where each key given came from.
+    source: str = DEFAULTS
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def worker_count(self) -> int:
         if self.workers == "auto":
             return len(os.sched_getaffinity(0)) or 1
         return int(self.workers)
 
+    def origin(self, key: str) -> str:
+        """The file or "command line" a key's value came from."""
+        return self.origins.get(key, DEFAULTS)
 
-KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "source")
+
+KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in ("source", "origins"))
+
+
+def shown(value: Any) -> str:
+    """repr() of a value for an error message, cut to about SHOWN characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str()
+        return "a number of thousands of digits"
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[: SHOWN - 20]}… ({len(text)} characters)"
 
 
 # Validators take the raw YAML value and return the clean one or raise ValueError with
 # the message that follows "KEY: " in the error.
 
 
-def _int(low: int, high: int | None = None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be a whole number, got {value!r}")
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise ValueError(f"must be a whole number {bound}, got {value}")
+def _range(
+    low: float, high: float, whole: bool = True, zero: str | None = None
+) -> Callable[[Any], Any]:
+    """A number from low to high; zero, if named ("off", "never"), is accepted as well."""
+    kind = "a whole number" if whole else "a number"
+    bounds = f"from {low} to {high}"
+    if zero:
+        bounds = f"0 ({zero}) or {bounds}"
+
+    def check(value: Any) -> Any:
+        types = int if whole else (int, float)
+        if isinstance(value, bool) or not isinstance(value, types) or value != value:
+            raise ValueError(f"must be {kind}, got {shown(value)}")
+        if not (low <= value <= high or (zero and value == 0)):
+            raise ValueError(f"must be {kind} {bounds}, got {shown(value)}")
         return value
 
     return check
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"must be a number, got {value!r}")
-    if value < 0 or value == float("inf"):
-        raise ValueError(f"must be a finite number of at least 0, got {value}")
-    return value
-
-
-def _worker_timeout(value: Any) -> float:
-    value = _number(value)
-    if 0 < value < 1:
-        raise ValueError(f"must be 0 (never) or at least 1 second, got {value}")
-    return value
-
-
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
+        raise ValueError(f"must be true or false, got {shown(value)}")
     return value
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {value!r}")
+        raise ValueError(f"must be a string, got {shown(value)}")
     return value
 
 
@@ -109,7 +142,16 @@ def _nonempty(value: Any) -> str:
 
 
 def _path_or_none(value: Any) -> str | None:
-    return None if value is None else _nonempty(value)
+    if value is None:
+        return None
+    value = _nonempty(value)
+    if "\0" in value:
+        raise ValueError(f"must not contain a NUL character, got {shown(value)}")
+    if os.path.isabs(value):
+        return os.path.normpath(value)
+    if START_DIRECTORY is None:
+        raise ValueError(f"{shown(value)} is relative, and chatd's start directory is gone")
+    return os.path.normpath(os.path.join(START_DIRECTORY, value))
 
 
 def _address(value: Any) -> str:
@@ -118,7 +160,7 @@ def _address(value: Any) -> str:
         ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(
-            f"must be an IP address such as 127.0.0.1, 0.0.0.0 or ::, got {value!r}"
+            f"must be an IP address such as 127.0.0.1, 0.0.0.0 or ::, got {shown(value)}"
         ) from None
     return value
 
@@ -130,7 +172,7 @@ def _room(value: Any) -> str:
     if normalise_room(value) is None:
         raise ValueError(
             f"must be a room name (1-32 letters, digits, _ or -, starting with a letter), "
-            f"got {value!r}"
+            f"got {shown(value)}"
         )
     return value
 
@@ -139,32 +181,43 @@ def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
     try:
-        return _int(1, 256)(value)
+        return _range(1, 256)(value)
     except ValueError:
-        raise ValueError(f"must be a whole number from 1 to 256 or 'auto', got {value!r}") from None
+        raise ValueError(
+            f"must be a whole number from 1 to 256 or 'auto', got {shown(value)}"
+        ) from None
 
 
 def _log_level(value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {shown(value)}")
     return value.lower()
 
 
+# The ranges, documented in the README's config table and etc/chatd.yaml:
+# - max_clients: more than any host gives one process file descriptors for;
+# - max_line_bytes: the bus sizes its frames for lines up to 1 MiB;
+# - max_send_buffer: 1 KiB holds a few lines; above 1 GiB one reader could take the host;
+# - flood_rate: 0.01 is one line per 100 s; above 10,000 flood control is off in all but
+#   name (say 0); flood_burst up to 10,000 lines (the bucket is a float: exact far past it);
+# - idle_timeout: a second at least (less drops clients before they can type), 7 days at
+#   most (epoll cannot wait longer than about 24.8 days);
+# - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
-    "port": _int(0, 65535),
-    "max_clients": _int(1),
-    "max_clients_per_ip": _int(0),
-    "max_line_bytes": _int(16, 1 << 20),
-    "max_send_buffer": _int(1024),
-    "flood_rate": _number,
-    "flood_burst": _int(1),
-    "idle_timeout": _number,
+    "port": _range(0, 65535),
+    "max_clients": _range(1, 1_000_000),
+    "max_clients_per_ip": _range(0, 1_000_000),
+    "max_line_bytes": _range(16, 1 << 20),
+    "max_send_buffer": _range(1024, 1 << 30),
+    "flood_rate": _range(0.01, 10000, whole=False, zero="off"),
+    "flood_burst": _range(1, 10000),
+    "idle_timeout": _range(1, 7 * 86400, whole=False, zero="never"),
     "default_room": _room,
     "server_name": lambda v: socket.gethostname() if v is None else _nonempty(v),
     "motd": lambda v: "" if v is None else _text(v),
     "workers": _workers,
-    "worker_timeout": _worker_timeout,
+    "worker_timeout": _range(1, 3600, whole=False, zero="never"),
     "log_level": _log_level,
     "log_file": _path_or_none,
     "log_messages": _bool,
@@ -178,32 +231,29 @@ def from_mapping(values: dict[Any, Any], source: str, base: Config | None = None
     clean: dict[str, Any] = {}
     for key, value in values.items():
         if key not in VALIDATORS:
-            raise ConfigError(source, str(key), f"unknown key (known keys: {', '.join(KEYS)})")
+            name = key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
+            raise ConfigError(source, name, f"unknown key (known keys: {', '.join(KEYS)})")
         try:
             clean[key] = VALIDATORS[key](value)
         except ValueError as exc:
             raise ConfigError(source, key, str(exc)) from None
-    return dataclasses.replace(base or Config(), source=source, **clean)
+    base = base or Config()
+    origins = {**base.origins, **dict.fromkeys(clean, source)}
+    return dataclasses.replace(base, source=source, origins=origins, **clean)
 
 
 def load(path: str) -> Config:
     """Reads and validates one YAML file; raises ConfigError for anything wrong."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        path = _path_or_none(path) or path
+    except ValueError as exc:
+        raise ConfigError(shown(path), None, str(exc)) from None
+    try:
+        data = read_mapping(path, MAX_FILE)
     except OSError as exc:
-        raise ConfigError(path, None, f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, None, "not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, None, f"invalid YAML{where}: {problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(path, None, f"must be a YAML mapping of keys, got {type(data).__name__}")
+        raise ConfigError(path, None, f"cannot read: {os_error_words(exc)}") from None
+    except YamlError as exc:
+        raise ConfigError(path, exc.key, exc.message) from None
     return from_mapping(data, path)
 
 
@@ -212,5 +262,90 @@ def override(config: Config, values: dict[str, Any]) -> Config:
     given = {k: v for k, v in values.items() if v is not None}
     if not given:
         return config
-    merged = from_mapping(given, "command line", base=config)
+    merged = from_mapping(given, COMMAND_LINE, base=config)
     return dataclasses.replace(merged, source=config.source)
+
+
+# What a start needs beyond valid values: checked by --check-config as well.
+
+
+def check_start(config: Config) -> None:
+    """Raises ConfigError for a config that is valid but cannot start: daemon mode
+    without a log file, or a log file or pidfile chatd could not create or write."""
+    if config.daemon and not config.log_file:
+        raise ConfigError(
+            config.origin("daemon"),
+            "daemon",
+            "needs log_file (a daemon's standard error goes nowhere)",
+        )
+    for key in ("log_file", "pidfile"):
+        path = getattr(config, key)
+        problem = path and path_problem(path)
+        if problem:
+            raise ConfigError(config.origin(key), key, problem)
+
+
+def path_problem(path: str) -> str | None:
+    """Why chatd could not open path for writing (creating it if need be), or None.
+
+    An existing file needs only to be writable (/dev/null, a log the installer made);
+    a new one needs a directory chatd may create files in."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return _directory_problem(os.path.dirname(path))
+    except NotADirectoryError:
+        return f"{_first_non_directory(path)} is not a directory"
+    except OSError as exc:
+        return f"{path}: {os_error_words(exc)}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{path} is a directory"
+    if not os.access(path, os.W_OK):
+        return f"{path}: permission denied (chatd may not write to it)"
+    return None
+
+
+def _directory_problem(directory: str) -> str | None:
+    try:
+        info = os.stat(directory)
+    except FileNotFoundError:
+        return f"directory {directory} does not exist"
+    except NotADirectoryError:
+        return f"{_first_non_directory(directory)} is not a directory"
+    except OSError as exc:
+        return f"directory {directory}: {os_error_words(exc)}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{directory} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory}: permission denied (chatd may not create files in it)"
+    return None
+
+
+def _first_non_directory(path: str) -> str:
+    """The ancestor of path that exists but is no directory (what ENOTDIR is about)."""
+    parent = os.path.dirname(path)
+    while parent != path and not os.path.isdir(parent):
+        path, parent = parent, os.path.dirname(parent)
+    return path
+
+
+_WORDS = {
+    errno.ENOENT: "does not exist",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "has a part that is not a directory",
+    errno.EISDIR: "is a directory",
+    errno.EROFS: "is on a read-only file system",
+    errno.ENOSPC: "cannot grow: no space left on the device",
+    errno.EDQUOT: "cannot grow: disk quota reached",
+    errno.ELOOP: "has too many symbolic links",
+    errno.ENAMETOOLONG: "has too long a name",
+    errno.ENXIO: "is not a file that can be opened",
+}
+
+
+def os_error_words(exc: OSError) -> str:
+    """What went wrong with a path, in words (no errno numbers, no repr of the path)."""
+    if exc.errno in _WORDS:
+        return _WORDS[exc.errno]
+    return (exc.strerror or "cannot be used").lower()

@@ -19,6 +19,10 @@ from collections.abc import Callable
 
 Callback = Callable[[int], None]  # called with the ready event mask
 
+# The longest one select() waits: epoll takes milliseconds in a C int (about 24.8 days),
+# and a timer further off only means the loop wakes once an hour to find nothing due.
+MAX_WAIT = 3600.0
+
 
 class Timer:
     __slots__ = ("when", "callback", "cancelled")
@@ -61,6 +65,8 @@ class Loop:
     # Timers.
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        if when != when:  # NaN would break the heap's order and never come due
+            raise ValueError("a timer's time is not a number")
         timer = Timer(when, callback)
         heapq.heappush(self._timers, timer)
         return timer
@@ -130,10 +136,12 @@ class Loop:
         timers = self._timers
         while timers and timers[0].cancelled:
             heapq.heappop(timers)
-        if not timers:
-            return timeout
-        delay = max(0.0, timers[0].when - self.clock())
-        return delay if timeout is None else min(delay, timeout)
+        if timers:
+            delay = max(0.0, timers[0].when - self.clock())
+            timeout = delay if timeout is None else min(delay, timeout)
+        if timeout is None:
+            return None  # nothing due: wait for readiness alone
+        return min(timeout, MAX_WAIT)  # whatever the timer: select() cannot overflow
 
     def _select(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         try:

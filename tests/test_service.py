@@ -193,7 +193,7 @@ def test_daemon_mode_detaches_writes_its_pid_and_cleans_up(tmp_path):
         peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
         assert peer.greeted() == "guest1"
         assert os.getsid(pid) != os.getsid(0)  # detached from our session
-        assert pidfile.stat().st_mode & 0o777 == 0o640  # made after detaching: umask 027
+        assert _umask(pid) == 0o027
         os.kill(pid, signal.SIGHUP)  # its own signal handling: a reload, not a death
         _wait_for(lambda: b"SIGHUP" in log.read_bytes())
         assert _pid_alive(pid)
@@ -239,10 +239,203 @@ def test_pidfile_lock_in_process(tmp_path):
     first, second = Pidfile(str(tmp_path / "p")), Pidfile(str(tmp_path / "p"))
     with first:
         assert second.holder() == os.getpid()
-        with pytest.raises(PidfileError, match="already running"):
-            second.check()
+        with pytest.raises(PidfileError, match="already running") as info:
+            second.lock()
+        assert info.value.status == 69
     assert second.holder() is None
     assert not (tmp_path / "p").exists()
+
+
+def test_pidfile_is_locked_before_its_pid_is_written(tmp_path):
+    first, second = Pidfile(str(tmp_path / "p")), Pidfile(str(tmp_path / "p"))
+    first.lock()  # what daemon mode does before detaching
+    try:
+        assert second.holder() == -1  # locked: a second start is refused already
+        with pytest.raises(PidfileError, match="already running"):
+            second.lock()
+        first.write_pid()  # after detaching, in the daemon
+        assert second.holder() == os.getpid()
+    finally:
+        first.release()
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_pidfile_that_cannot_be_created_is_73_in_words(tmp_path):
+    with pytest.raises(PidfileError) as info:
+        Pidfile(str(tmp_path / "gone" / "p")).lock()
+    assert info.value.status == 73
+    assert str(info.value) == f"cannot create pidfile {tmp_path}/gone/p: does not exist"
+
+
+def test_serve_reports_a_pidfile_it_cannot_take_in_one_line(tmp_path, monkeypatch, capsys):
+    """What the config check cannot foresee (a race, a full disk): one line and 73, or 69
+    for a pidfile another chatd holds; nothing is left listening."""
+    from chatd import cli, runner
+    from chatd import config as cfg
+
+    monkeypatch.setattr(runner, "hold_signals", lambda: None)  # pytest keeps its signals
+    config = cfg.Config(port=0, pidfile=str(tmp_path / "gone" / "chatd.pid"))
+    assert cli.serve(config, {}) == 73
+    assert capsys.readouterr().err == (
+        f"chatd: cannot create pidfile {tmp_path}/gone/chatd.pid: does not exist\n"
+    )
+    held = Pidfile(str(tmp_path / "chatd.pid"))
+    with held:
+        config = cfg.Config(port=0, pidfile=held.path)
+        assert cli.serve(config, {}) == 69
+    assert capsys.readouterr().err == (
+        f"chatd: {held.path}: chatd is already running as pid {os.getpid()}\n"
+    )
+
+
+def _umask(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("Umask:")[1].split()[0], 8)
+
+
+def test_daemon_has_its_pidfile_locked_when_the_start_returns(tmp_path):
+    pidfile = tmp_path / "chatd.pid"
+    assert start_daemon(tmp_path).returncode == 0
+    holder = Pidfile(str(pidfile)).holder()
+    try:
+        assert holder is not None  # locked before detaching, not some time after
+        _wait_for(lambda: pidfile.read_text().strip())
+        pid = int(pidfile.read_text())
+        assert holder in (-1, pid) and pid != os.getpid()
+    finally:
+        _wait_for(lambda: pidfile.read_text().strip())
+        pid = int(pidfile.read_text())
+        os.kill(pid, signal.SIGTERM)
+        _wait_for(lambda: not _pid_alive(pid))
+    assert not pidfile.exists()
+
+
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "foreground"])
+def test_a_pidfile_in_a_missing_directory_is_one_line_before_anything_starts(tmp_path, daemon):
+    result = subprocess.run(
+        chatd_command(
+            *(["--daemon"] if daemon else []),
+            "--port",
+            "0",
+            "--pidfile",
+            str(tmp_path / "run" / "chatd.pid"),
+            "--log-file",
+            str(tmp_path / "chatd.log"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 78
+    assert result.stderr == (
+        f"chatd: config error: command line: pidfile: directory {tmp_path}/run does not exist\n"
+    )
+    assert not (tmp_path / "chatd.log").exists()  # nothing started, nothing detached
+
+
+def test_a_log_file_in_a_missing_directory_is_one_line_too(tmp_path):
+    config = tmp_path / "chatd.yaml"
+    config.write_text(f"daemon: true\nlog_file: {tmp_path}/logs/chatd.log\n")
+    result = subprocess.run(
+        chatd_command("--config", str(config), "--port", "0"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 78
+    assert result.stderr == (
+        f"chatd: config error: {config}: log_file: directory {tmp_path}/logs does not exist\n"
+    )
+
+
+def test_relative_paths_are_the_start_directory_s_in_daemon_mode_and_on_reload(tmp_path):
+    (tmp_path / "chatd.yaml").write_text("port: 0\nlog_file: chatd.log\nmotd: first\n")
+    result = subprocess.run(
+        chatd_command("--daemon", "--config", "chatd.yaml", "--pidfile", "chatd.pid"),
+        capture_output=True,
+        timeout=20,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    pidfile, log = tmp_path / "chatd.pid", tmp_path / "chatd.log"
+    _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    pid = int(pidfile.read_text())
+    try:
+        _wait_for(lambda: b"listening on" in log.read_bytes())
+        port = int(log.read_text().split("listening on 127.0.0.1:")[1].split()[0])
+        (tmp_path / "chatd.yaml").write_text("port: 0\nlog_file: chatd.log\nmotd: second\n")
+        os.kill(pid, signal.SIGHUP)
+        _wait_for(lambda: b"config reloaded" in log.read_bytes())
+        assert f"config reloaded from {tmp_path}/chatd.yaml".encode() in log.read_bytes()
+        peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert "*** second" in peer.until("*** You joined")
+        os.kill(pid, signal.SIGUSR1)  # reopened where it was: still the start directory's
+        _wait_for(lambda: b"SIGUSR1" in log.read_bytes())
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        _wait_for(lambda: not _pid_alive(pid))
+    assert not pidfile.exists()
+    assert not Path("/chatd.pid").exists() and not Path("/chatd.log").exists()
+
+
+# Extreme values: whatever --check-config accepts runs.
+
+LOWEST = (
+    "flood_rate: 0.01\nflood_burst: 1\nidle_timeout: 604800\nmax_clients: 3\n"
+    "max_clients_per_ip: 0\nmax_line_bytes: 16\nmax_send_buffer: 1024\nworker_timeout: 1\n"
+)
+HIGHEST = (
+    "flood_rate: 10000\nflood_burst: 10000\nidle_timeout: 604800\nmax_clients: 1000000\n"
+    "max_clients_per_ip: 1000000\nmax_line_bytes: 1048576\nmax_send_buffer: 1073741824\n"
+    "worker_timeout: 3600\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "workers"),
+    [(LOWEST, "1"), (LOWEST, "2"), (HIGHEST, "2")],
+    ids=["lowest", "lowest-2-workers", "highest-2-workers"],
+)
+def test_a_server_on_extreme_accepted_values_serves_and_delays(tmp_path, values, workers):
+    config = tmp_path / "chatd.yaml"
+    config.write_text(values)
+    burst = int(values.split("flood_burst: ")[1].split()[0])
+    checked = subprocess.run(chatd_command("--check-config", "--config", str(config)))
+    assert checked.returncode == 0
+    with Chatd("--config", str(config), "--workers", workers) as server:
+        a = server.connect()
+        nick = a.greeted()
+        b = server.connect()
+        a.until(f"*** {b.greeted()} joined")  # one after the other: the workers may race
+        if burst == 1:  # the second line is held back for 100 s: its timer is armed
+            a.send("0", "1")
+            notice = "*** error: you are sending too fast; your lines are delayed, not lost"
+            assert a.until(notice)[-1] == notice
+            assert b.line() == f"<{nick}> 0"
+        else:  # twice the burst: the rest comes at 10,000 a second, every line of it
+            a.send(*(str(i) for i in range(2 * burst + 1)))
+            assert b.count_lines(2 * burst + 1, timeout=20) == 2 * burst + 1
+        c = server.connect()
+        c.greeted()
+        c.send("/who")
+        assert c.until("*** 3 users").pop().startswith("*** 3 users in #lobby")
+        assert server.proc.poll() is None
+        assert server.stop() == 0
+    assert b"Traceback" not in server.log
+    assert server.log.count(b" started: pid ") == (int(workers) if workers != "1" else 0)
+
+
+def test_values_that_overflowed_the_loop_are_refused_at_start(tmp_path):
+    config = tmp_path / "chatd.yaml"
+    config.write_text("idle_timeout: 2592000\n")  # 30 days: past what epoll can wait
+    result = subprocess.run(
+        chatd_command("--config", str(config), "--port", "0"), capture_output=True, timeout=5
+    )
+    assert result.returncode == 78
+    assert result.stderr.decode() == (
+        f"chatd: config error: {config}: idle_timeout: must be a number 0 (never) or from 1 "
+        "to 604800, got 2592000\n"
+    )
 
 
 def test_daemon_without_log_file_is_a_config_error(tmp_path):

@@ -65,3 +65,43 @@ def test_an_ipv6_inherited_socket_compares_by_address_not_spelling():
     with sock:
         port = sock.getsockname()[1]
         assert systemd.address_mismatch([sock], "0:0:0:0:0:0:0:1", port) is None
+
+
+def _activated_stderr(tmp_path: Path, config_text: str, listener: socket.socket) -> bytes:
+    """chatd started as systemd would with listener as fd 3; its log until it serves."""
+    import os
+    import signal
+    import subprocess
+
+    from e2e import TcpPeer, chatd_command
+
+    config = tmp_path / "chatd.yaml"
+    config.write_text(config_text)
+    command = " ".join(chatd_command("--config", str(config)))
+    proc = subprocess.Popen(
+        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
+        preexec_fn=lambda: os.dup2(listener.fileno(), 3),
+        stderr=subprocess.PIPE,
+        close_fds=False,
+    )
+    try:
+        port = listener.getsockname()[1]
+        peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert peer.greeted() == "guest1"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        return proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_chatd_says_at_start_when_the_socket_unit_and_config_disagree(tmp_path):
+    with _listener("127.0.0.1") as listener:
+        port = listener.getsockname()[1]
+        other = port + 1 if port < 65535 else 1
+        log = _activated_stderr(tmp_path, f"bind: 127.0.0.1\nport: {other}\n", listener)
+        assert log.count(b"the socket unit listens on") == 1
+        assert f"127.0.0.1:{port} but the config says bind 127.0.0.1 port {other}".encode() in log
+        log = _activated_stderr(tmp_path, f"bind: 127.0.0.1\nport: {port}\n", listener)
+        assert b"the socket unit listens on" not in log
