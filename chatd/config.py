@@ -239,7 +239,29 @@ def from_mapping(values: dict[Any, Any], source: str, base: Config | None = None
             raise ConfigError(source, key, str(exc)) from None
     base = base or Config()
     origins = {**base.origins, **dict.fromkeys(clean, source)}
-    return dataclasses.replace(base, source=source, origins=origins, **clean)
+    config = dataclasses.replace(base, source=source, origins=origins, **clean)
+    _check_together(config, clean)
+    return config
+
+
+# One line of the longest kind grows up to 3 times on the way out (U+FFFD for each invalid
+# byte), and a reader's queue must hold it and then some, or a single accepted line would
+# drop every reader that cannot take it in one send as "too slow".
+SEND_BUFFER_PER_LINE = 4
+
+
+def _check_together(config: Config, given: dict[str, Any]) -> None:
+    """Keys whose values must agree with each other; named from where they were set."""
+    least = SEND_BUFFER_PER_LINE * config.max_line_bytes
+    if config.max_send_buffer < least:
+        key = "max_send_buffer" if "max_send_buffer" in given else "max_line_bytes"
+        raise ConfigError(
+            config.origin(key),
+            key,
+            f"max_send_buffer ({config.max_send_buffer}) must be at least "
+            f"{SEND_BUFFER_PER_LINE} x max_line_bytes ({least}), so that a reader's queue "
+            "holds the longest line",
+        )
 
 
 def load(path: str) -> Config:

@@ -162,4 +162,6 @@ class Connection(Member):
         return int(tokens)
 
     def token_delay(self, rate: float) -> float:
-        return (1 - self.tokens) / rate
+        # A microsecond more than the exact wait: the clock's rounding would otherwise
+        # refill to 0.99999... of a token, hold the line again and spin on a wait of ~0.
+        return (1 - self.tokens) / rate + 1e-6

@@ -152,10 +152,15 @@ class Loop:
             raise
 
     def _run_timers(self) -> None:
+        """Runs the timers that were due when the pass began.  One that a callback sets
+        for "now" (a delay that rounds to nothing) waits for the next pass, after the
+        sockets have had a turn, so no timer can keep the loop in here."""
         timers = self._timers
         now = self.clock()
+        due = []
         while timers and timers[0].when <= now:
-            timer = heapq.heappop(timers)
+            due.append(heapq.heappop(timers))
+        for timer in due:
             if not timer.cancelled:
                 timer.callback()
 

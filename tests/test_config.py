@@ -170,8 +170,13 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
 
 
 def _accepted(key: str, value: object) -> bool:
+    # The longest lines need a send buffer to match (test_send_buffer_holds_the_longest_line).
+    room = {
+        "max_line_bytes": {"max_send_buffer": 1 << 30},
+        "max_send_buffer": {"max_line_bytes": 16},
+    }.get(key, {})
     try:
-        cfg.from_mapping({key: value}, "f.yaml")
+        cfg.from_mapping({key: value, **room}, "f.yaml")
     except cfg.ConfigError as exc:
         assert str(exc).startswith(f"f.yaml: {key}: "), exc
         return False
@@ -540,3 +545,17 @@ def test_a_bad_workers_option_is_a_config_error_not_a_traceback(text, capsys):
     err = capsys.readouterr().err
     assert err.startswith("chatd: config error: command line: workers: must be a whole number")
     assert len(err) < 200
+
+
+def test_send_buffer_holds_the_longest_line(tmp_path):
+    """One accepted line must never be what drops its readers as too slow."""
+    with pytest.raises(cfg.ConfigError) as exc:
+        cfg.from_mapping({"max_line_bytes": 1 << 20}, "f.yaml")
+    assert str(exc.value).startswith("f.yaml: max_line_bytes: max_send_buffer (262144) must")
+    assert "at least 4 x max_line_bytes (4194304)" in str(exc.value)
+    assert cfg.from_mapping({"max_line_bytes": 65536}, "f.yaml").max_line_bytes == 65536
+    path = tmp_path / "c.yaml"
+    path.write_text("max_line_bytes: 4096\n")
+    with pytest.raises(cfg.ConfigError) as exc:  # the key given last is the one named
+        cfg.override(cfg.load(str(path)), {"max_send_buffer": 8192})
+    assert str(exc.value).startswith("command line: max_send_buffer: ")

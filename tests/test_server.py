@@ -613,3 +613,20 @@ def test_a_partial_write_is_resumed_where_it_stopped_not_repeated(harness):
         if len(got) >= len(lines):
             break
     assert got == [f"<guest1> {line}" for line in lines]
+
+
+def test_the_wait_for_a_token_is_never_a_rounding_short(harness):
+    """After exactly token_delay the token is there: floating point (1/rate on a clock of
+    1000 s) must not refill to 0.999... and hold the line again for a wait of nothing."""
+    h = harness(flood_rate=10000.0, flood_burst=1)
+    a = h.connect()
+    b = h.connect()
+    h.step()
+    a.lines(), b.lines()
+    a.send("one", "two")
+    h.step()
+    assert b.lines() == ["<guest1> one"]
+    conn = next(c for c in h.server.clients.values() if c.nick == "guest1")
+    h.clock.advance(conn.token_delay(10000.0))
+    h.step()
+    assert b.lines() == ["<guest1> two"]
