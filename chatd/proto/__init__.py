@@ -1,0 +1,1 @@
+"""Protocol front-ends: wire bytes <-> the chat core's intents and outcomes."""
