@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .server import Server
 
 READ_SIZE = 65536
+ROUNDING = 1e-4  # of a token: far above the clock's error, far below a line
 
 # Reasons a client leaves, as its room sees them.
 CLOSED = "connection closed"
@@ -159,9 +160,10 @@ class Connection(Member):
             tokens = burst
             self.flood_notice_due = True  # the client had calmed down
         self.tokens = tokens
-        return int(tokens)
+        # After a wait of exactly token_delay the clock's rounding leaves 0.99999... of a
+        # token (1000 s of monotonic clock times 10,000 lines/s): count that as the token
+        # waited for, or the line is held again for a wait of nothing, over and over.
+        return int(tokens + ROUNDING)
 
     def token_delay(self, rate: float) -> float:
-        # A microsecond more than the exact wait: the clock's rounding would otherwise
-        # refill to 0.99999... of a token, hold the line again and spin on a wait of ~0.
-        return (1 - self.tokens) / rate + 1e-6
+        return (1 - self.tokens) / rate
