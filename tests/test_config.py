@@ -56,7 +56,7 @@ def test_values_are_read(tmp_path):
         "auto",
         2.5,
     )
-    assert c.worker_count() >= 1
+    assert c.worker_count() == len(os.sched_getaffinity(0))  # auto: one per CPU we may use
     assert c.source == path
 
 

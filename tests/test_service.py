@@ -128,7 +128,7 @@ def test_socket_activation_uses_the_inherited_listener(tmp_path):
         second = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
         assert second.greeted() == "guest2"
         proc.send_signal(signal.SIGTERM)
-        assert peer.until("*** server shutting down")
+        assert peer.until("*** server shutting down")[-1] == "*** server shutting down"
         assert proc.wait(10) == 0
         log = proc.stderr.read()
         assert f"listening on 127.0.0.1:{port}".encode() in log
