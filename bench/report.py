@@ -210,39 +210,55 @@ def compare(results: list[Result], previous: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
     """Every scenario on every server; save(results) after each (a stopped run keeps what
-    it measured)."""
+    it measured).  Runs interleave (run 1 of every server, then run 2 …), so a machine
+    that drifts slower during the scenario costs every server alike."""
     results: list[Result] = []
     for scenario in args.scenarios:
         func, clients, options = SCENARIOS[scenario]
         if scenario == "idle":
             clients = args.idle_clients
-        for server in args.servers:
-            if "workers" in options and server not in ("chatd", "baseline"):
-                continue  # a chatd setting: the peers have no such thing
-            cls = TARGETS[server]
-            if not cls.available():
-                print(f"skipping {server}: not installed ({cls.install})", file=sys.stderr)
-                continue
-            if scenario in NEEDS_ROOMS and cls.dialect(ROOMS) is None:
-                print(f"skipping {scenario} on {server}: it has one room", file=sys.stderr)
-                continue
-            runs = []
-            for attempt in range(args.runs):
-                target = cls(workdir(), options)
+        servers = [s for s in args.servers if _runs_on(scenario, s, options)]
+        runs: dict[str, list[Result]] = {server: [] for server in servers}
+        for attempt in range(args.runs):
+            for server in servers:
                 print(f"{scenario} / {server} / run {attempt + 1}", file=sys.stderr)
-                try:
-                    target.start(clients)
-                    runs.append(func(target, clients, args))
-                except (OSError, RuntimeError) as exc:
-                    print(f"  failed: {exc}", file=sys.stderr)
-                finally:
-                    target.stop()
-                    shutil.rmtree(target.workdir, ignore_errors=True)
-            if runs:
-                results.append(median_result(runs))
-                if save is not None:
-                    save(results)
+                result = _one_run(TARGETS[server], func, clients, options, args)
+                if result is not None:
+                    runs[server].append(result)
+        for server in servers:
+            if runs[server]:
+                results.append(median_result(runs[server]))
+        if save is not None:
+            save(results)
     return results
+
+
+def _runs_on(scenario: str, server: str, options: dict[str, Any]) -> bool:
+    if "workers" in options and server not in ("chatd", "baseline"):
+        return False  # a chatd setting: the peers have no such thing
+    cls = TARGETS[server]
+    if not cls.available():
+        print(f"skipping {server}: not installed ({cls.install})", file=sys.stderr)
+        return False
+    if scenario in NEEDS_ROOMS and cls.dialect(ROOMS) is None:
+        print(f"skipping {scenario} on {server}: it has one room", file=sys.stderr)
+        return False
+    return True
+
+
+def _one_run(
+    cls: Any, func: Any, clients: int, options: dict[str, Any], args: argparse.Namespace
+) -> Result | None:
+    target = cls(workdir(), options)
+    try:
+        target.start(clients)
+        return func(target, clients, args)  # type: ignore[no-any-return]
+    except (OSError, RuntimeError) as exc:
+        print(f"  failed: {exc}", file=sys.stderr)
+        return None
+    finally:
+        target.stop()
+        shutil.rmtree(target.workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -333,3 +333,45 @@ def test_the_baseline_runs_the_chatd_of_its_own_tree(tmp_path, monkeypatch):
     command = Baseline(tmp_path, {}).command(10)
     assert command[1] == "-c" and repr(str(tmp_path.resolve())) in command[2]
     assert command[3:5] == ["--config", str(tmp_path / "chatd.yaml")]
+
+
+def test_runs_interleave_across_servers(monkeypatch, tmp_path):
+    """Run 1 of every server, then run 2: a machine that slows down mid-scenario must not
+    land on one server's runs only."""
+    import argparse
+
+    from bench import report
+
+    order: list[tuple[str, int]] = []
+
+    class Fake:
+        install = "nothing"
+
+        def __init__(self, workdir, options) -> None:
+            self.workdir = tmp_path / "w"
+
+        @classmethod
+        def available(cls) -> bool:
+            return True
+
+        @classmethod
+        def dialect(cls, rooms: int = 1) -> object:
+            return object()
+
+        def start(self, clients: int) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    def scenario(target, clients, args):
+        order.append((target.name, sum(1 for n, _ in order if n == target.name)))
+        return Result("s", target.name, clients, 1, 1, per_second=1.0)
+
+    targets = {name: type(name, (Fake,), {"name": name}) for name in ("a", "b")}
+    monkeypatch.setattr(report, "TARGETS", targets)
+    monkeypatch.setattr(report, "SCENARIOS", {"s": (scenario, 2, {})})
+    args = argparse.Namespace(scenarios=["s"], servers=["a", "b"], runs=3, idle_clients=1)
+    results = report.run(args)
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert [r.server for r in results] == ["a", "b"]
