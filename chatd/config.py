@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .yamlfile import YamlError, read_mapping
+from .yamlfile import SHOWN, YamlError, read_mapping, shown
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
@@ -25,7 +25,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULTS = "(defaults)"
 COMMAND_LINE = "command line"
 MAX_FILE = 1 << 20  # a config file is a few KiB; anything past this is not one
-SHOWN = 80  # characters of a bad value an error quotes
 
 
 def _cwd() -> str | None:
@@ -85,17 +84,6 @@ class Config:
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in ("source", "origins"))
-
-
-def shown(value: Any) -> str:
-    """repr() of a value for an error message, cut to about SHOWN characters."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long for str()
-        return "a number of thousands of digits"
-    if len(text) <= SHOWN:
-        return text
-    return f"{text[: SHOWN - 20]}… ({len(text)} characters)"
 
 
 # Validators take the raw YAML value and return the clean one or raise ValueError with

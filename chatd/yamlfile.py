@@ -101,6 +101,18 @@ def _reader_problem(text: str, exc: yaml.reader.ReaderError) -> str:
 
 
 def _key(key: Any) -> str:
-    from .config import shown
+    return key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
 
-    return key if isinstance(key, str) and len(key) <= 80 else shown(key)
+
+SHOWN = 80  # characters of a bad value an error quotes
+
+
+def shown(value: Any) -> str:
+    """repr() of a value for an error message, cut to about SHOWN characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str()
+        return "a number of thousands of digits"
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[: SHOWN - 20]}… ({len(text)} characters)"
