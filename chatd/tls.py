@@ -39,6 +39,7 @@ import enum
 import selectors
 import socket
 import ssl
+import time
 
 RAW_READ = 65536  # ciphertext read from the socket at a time, only when OpenSSL needs more
 SEND_BATCH = 65536  # plaintext encrypted per send() call before the socket is tried
@@ -72,7 +73,9 @@ def describe(exc: ssl.SSLError) -> str:
     """One line for an ssl error: 'certificate verify failed: hostname mismatch, ...'."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         message = exc.verify_message.rstrip(".")
-        return f"certificate verify failed: {message[:1].lower()}{message[1:]}"
+        if message[1:2].islower():  # 'Hostname mismatch' reads on after a colon; 'IP' stays
+            message = message[:1].lower() + message[1:]
+        return f"certificate verify failed: {message}"
     if exc.reason:
         return str(exc.reason).lower().replace("_", " ")
     return str(exc.strerror or exc.args[-1] if exc.args else exc)
@@ -129,6 +132,25 @@ def client_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSL
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def client_handshake(
+    sock: socket.socket, context: ssl.SSLContext, host: str, timeout: float = 10.0
+) -> TlsStream:
+    """A client's handshake, waiting at most timeout seconds; TlsError if it fails.
+
+    The socket is left non-blocking, for a selectors loop to drive the stream.
+    """
+    sock.setblocking(False)
+    stream = TlsStream(sock, context, server_side=False, server_hostname=host)
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, EVENT_READ)
+        while stream.handshake_step() is not Step.DONE:
+            sel.modify(sock, stream.wants)
+            if not sel.select(max(0.0, deadline - time.monotonic())):
+                raise TlsError(f"the handshake took over {timeout:g} s")
+    return stream
 
 
 def _no_password() -> bytes:
