@@ -36,6 +36,7 @@ How a caller drives a ``TlsStream`` (the server does it per client; the tests do
 from __future__ import annotations
 
 import enum
+import re
 import selectors
 import socket
 import ssl
@@ -78,7 +79,8 @@ def describe(exc: ssl.SSLError) -> str:
         return f"certificate verify failed: {message}"
     if exc.reason:
         return str(exc.reason).lower().replace("_", " ")
-    return str(exc.strerror or exc.args[-1] if exc.args else exc)
+    # No reason code: '[SSL] PEM lib (_ssl.c:3926)' says 'PEM lib' and where in C.
+    return re.sub(r"^\[\w+\] | \(_ssl\.c:\d+\)$", "", str(exc.args[-1] if exc.args else exc))
 
 
 # Contexts.
@@ -89,20 +91,19 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     no renegotiation.  The cert file may hold the chain after the certificate."""
     _check_pem("tls_cert", cert_file, ("CERTIFICATE",))
     _check_pem("tls_key", key_file, ("PRIVATE KEY",))
+    _check_certificates(cert_file)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     try:
-        # A password callback, so an encrypted key is an error here and never a prompt.
-        context.load_cert_chain(cert_file, key_file, password=_no_password)
+        # A password callback, so an encrypted key fails here and never prompts.
+        context.load_cert_chain(cert_file, key_file, password=lambda: b"")
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            raise TlsConfigError(
-                "tls_key", key_file, f"the key does not match the certificate in {cert_file}"
-            ) from None
-        raise TlsConfigError(
-            "tls_cert", cert_file, f"cannot load it with the key {key_file}: {describe(exc)}"
-        ) from None
+            problem = f"the key does not match the certificate in {cert_file}"
+        else:  # the certificates passed on their own: the key is what fails
+            problem = f"not a usable private key ({describe(exc)})"
+        raise TlsConfigError("tls_key", key_file, problem) from None
     return context
 
 
@@ -153,8 +154,13 @@ def client_handshake(
     return stream
 
 
-def _no_password() -> bytes:
-    raise TlsConfigError("tls_key", "", "the key is encrypted; chatd needs it without a passphrase")
+def _check_certificates(cert_file: str) -> None:
+    """Parses the certificates alone, so a broken one is not blamed on the key."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=cert_file)
+    except ssl.SSLError as exc:
+        problem = f"not a usable PEM certificate ({describe(exc)})"
+        raise TlsConfigError("tls_cert", cert_file, problem) from None
 
 
 def _check_pem(key: str, path: str, kinds: tuple[str, ...]) -> None:
@@ -227,7 +233,11 @@ class TlsStream:
     # The handshake.
 
     def handshake_step(self) -> Step:
-        """Advances the handshake as far as the socket allows; TlsError when it fails."""
+        """Advances the handshake as far as the socket allows; TlsError when it fails.
+
+        WANT_WRITE can come with ``handshake_done`` already true (its last flight, or a
+        TLS 1.3 ticket, waits for the socket): from then on ``wants`` and flush() carry it.
+        """
         while not self.handshake_done:
             try:
                 self._tls.do_handshake()

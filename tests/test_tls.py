@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from chatd.tls import (
     EVENT_READ,
@@ -24,6 +25,7 @@ from chatd.tls import (
     TlsError,
     TlsStream,
     client_context,
+    client_handshake,
     reload_context,
     server_context,
 )
@@ -241,11 +243,20 @@ def test_a_client_that_never_finishes_leaves_the_handshake_waiting(
     assert server.handshake_step() is Step.WANT_READ  # answered; the client's Finished never comes
     assert not server.handshake_done
     assert server.wants == EVENT_READ
-    assert server.recv(100) is None or not server.handshake_done
     client.close()  # and a peer that goes mid-handshake is a failure, not a hang
     with pytest.raises(TlsError, match="closed during the handshake"):
         server.handshake_step()
     server.close()
+
+
+def test_a_client_handshake_gives_up_at_its_timeout(pki: Pki) -> None:
+    a, b = socket.socketpair()  # b answers nothing
+    started = time.monotonic()
+    with pytest.raises(TlsError, match=r"the handshake took over 0.2 s"):
+        client_handshake(a, client_context(pki.cafile), NAME, timeout=0.2)
+    assert 0.2 <= time.monotonic() - started < 5
+    a.close()
+    b.close()
 
 
 def test_close_notify_from_the_server(connected: tuple[TlsStream, TlsStream]) -> None:
@@ -377,6 +388,39 @@ def test_config_errors_name_the_file_and_the_problem(pki: Pki, tmp_path: Path) -
     with pytest.raises(TlsConfigError, match="--cafile"):
         client_context(missing)
     server_context(other_cert, other_key)  # the good pair loads
+
+
+def test_a_broken_or_encrypted_pem_blames_the_right_file(pki: Pki, tmp_path: Path) -> None:
+    cert, key, _ = pki.pair("a")
+    bad_key, bad_cert = tmp_path / "bad.key", tmp_path / "bad.crt"
+    bad_key.write_text(
+        "-----BEGIN PRIVATE KEY-----\nAAAAnot base64 of a key\n-----END PRIVATE KEY-----\n"
+    )
+    bad_cert.write_text("-----BEGIN CERTIFICATE-----\nAAAAgarbage\n-----END CERTIFICATE-----\n")
+    with pytest.raises(TlsConfigError) as caught:
+        server_context(cert, str(bad_key))
+    assert (caught.value.key, caught.value.path) == ("tls_key", str(bad_key))
+    assert caught.value.problem.startswith("not a usable private key")
+    with pytest.raises(TlsConfigError) as caught:
+        server_context(str(bad_cert), key)
+    assert (caught.value.key, caught.value.path) == ("tls_cert", str(bad_cert))
+    assert caught.value.problem.startswith("not a usable PEM certificate")
+
+    plain = serialization.load_pem_private_key(Path(key).read_bytes(), None)
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(
+        plain.private_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    with pytest.raises(TlsConfigError, match="encrypted; chatd needs it without a passphrase"):
+        server_context(cert, str(locked))
+
+    both = tmp_path / "both.pem"  # one file with the certificate and the key is fine
+    both.write_bytes(Path(cert).read_bytes() + Path(key).read_bytes())
+    server_context(str(both), str(both))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: no unreadable file to test")
