@@ -470,6 +470,35 @@ def test_openssl_s_client_talks_to_an_echo_loop(pki: Pki, server_ctx: ssl.SSLCon
     assert output == b"echo: hello over tls\n", err.decode(errors="replace")
 
 
+def test_ncat_ssl_talks_to_an_echo_loop(pki: Pki, tmp_path: Path) -> None:
+    ncat = shutil.which("ncat")
+    if ncat is None:
+        pytest.skip("ncat is not installed (apt-get install ncat)")
+    # ncat matches the address it was given against DNS names and the CN, not IP entries.
+    leaf = pki.ca.issue_cert("127.0.0.1", common_name="127.0.0.1")
+    cert, key = tmp_path / "ip.crt", tmp_path / "ip.key"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    argv = [ncat, "--ssl", "--ssl-verify", "--ssl-trustfile", pki.cafile, "127.0.0.1", str(port)]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(b"hello from ncat\n")
+    proc.stdin.flush()
+    try:
+        ctx = server_context(str(cert), str(key))
+        output = echo_until(listener, ctx, proc.stdout, b"echo: hello from ncat\n")
+    finally:
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        listener.close()
+    assert output == b"echo: hello from ncat\n", err.decode(errors="replace")
+
+
 def echo_until(
     listener: socket.socket, ctx: ssl.SSLContext, out, wanted: bytes, limit: float = 10.0
 ) -> bytes:
