@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -24,10 +25,12 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from . import clientview as view
 from .clientnicks import GUEST, ChatCompleter, Roster
+from .tls import describe
 
 BACKOFF_MAX = 30.0
 QUIT_WAIT = 5.0  # for the server's *** Bye and close after /quit
 CLOSED = "the server closed the connection"
+HANDSHAKE_TIMEOUT = 10.0
 LINE_LIMIT = 1 << 22  # longest server line read; chatd's own are far shorter
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -40,6 +43,7 @@ class Options:
     styled: bool  # False on a dumb terminal: not even bold
     timestamps: bool
     reconnect: bool
+    tls: ssl.SSLContext | None = None  # verified against options.host, on every connection
 
 
 class Terminal:
@@ -114,7 +118,9 @@ class Terminal:
 
     async def network(self, sock: socket.socket) -> int:
         sock.setblocking(False)
-        streams = await asyncio.open_connection(sock=sock, limit=LINE_LIMIT)
+        # A certificate problem here ends the client (chatd.client says it in one line);
+        # on a reconnect it is one more reason to try again later.
+        streams = await self.open(sock=sock)
         waits = delays()
         while True:
             self.greeted = False
@@ -145,8 +151,7 @@ class Terminal:
                 pass
             address = (self.options.host, self.options.port)
             try:
-                connecting = asyncio.open_connection(*address, limit=LINE_LIMIT)
-                streams = await asyncio.wait_for(connecting, 10)
+                streams = await asyncio.wait_for(self.open(*address), 10 + HANDSHAKE_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 delay = next(waits)
                 why = why_not_connected(exc)
@@ -154,6 +159,20 @@ class Terminal:
                 continue
             self.note(f"connected to {address[0]} port {address[1]}")
             return streams
+
+    async def open(self, *address: str | int, sock: socket.socket | None = None) -> Streams:
+        """A connection, with the TLS handshake done when the options say TLS."""
+        tls = self.options.tls
+        if tls is None:
+            return await asyncio.open_connection(*address, sock=sock, limit=LINE_LIMIT)
+        return await asyncio.open_connection(
+            *address,
+            sock=sock,
+            limit=LINE_LIMIT,
+            ssl=tls,
+            server_hostname=self.options.host,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+        )
 
     async def converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Shows what the server sends until it closes; returns why it ended."""
@@ -216,6 +235,8 @@ def why_not_connected(exc: OSError | TimeoutError) -> str:
     """'Connection refused', not asyncio's 'Connect call failed (address)'."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {describe(exc)}"
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
