@@ -237,18 +237,24 @@ def relay(built):
     port = targets.free_port()
     proc = subprocess.Popen([str(built / "relay"), str(port)])
     deadline = time.monotonic() + 5
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the relay did not listen within 5 s")
-            time.sleep(0.02)
+    while not _listening(port):  # no probe connection: it would be a guest in the room
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the relay did not listen within 5 s")
+        time.sleep(0.02)
     yield port
     proc.terminate()
     proc.wait(5)
+
+
+def _listening(port: int) -> bool:
+    """True once something listens on the port (binding it then fails)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _read_until(sock: socket.socket, end: bytes) -> bytes:
