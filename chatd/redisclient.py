@@ -22,8 +22,12 @@ handle with ``cancel()``), and ``clock()``.  The host calls ``tick()`` once per 
 * Replies are parsed by hiredis's ``Reader``, which has no size cap of its own:
   ``max_reply`` bounds the bytes it buffers for one unfinished reply (an XREAD's COUNT
   is what bounds its number of entries).
+* ``rediss://`` runs TLS through ``chatd.tls.TlsStream``, the server verified against
+  the system's CAs or the ``tls_context`` given (``chatd.tls.client_context(cafile)``).
 * A blocking command (XREAD BLOCK) holds its connection until it returns, so a cluster
-  node uses two clients: one that only reads the stream, one for everything else.
+  node uses two clients, both in the one loop: ``reader`` sends nothing but
+  ``xread({stream: last_id}, on_entries, block_ms=1000, count=500)`` again from each
+  reply's callback; ``writer`` carries XADD, leases and the rest, never waiting behind it.
 
 Host names are resolved by ``getaddrinfo`` once, in ``start()`` (that may block on DNS;
 an IP address or a unix socket never does); reconnections reuse the addresses.
@@ -35,87 +39,30 @@ from __future__ import annotations
 import collections
 import errno
 import os
-import random
-import selectors
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import hiredis
 
 from chatd.rediscommands import Arg, Callback, Commands, ConnectionLost, encode
+from chatd.redisdial import (
+    EVENT_READ,
+    EVENT_WRITE,
+    Backoff,
+    Handle,
+    Host,
+    Plain,
+    reason_of,
+    resolve,
+)
 from chatd.redisurl import RedisTarget
-from chatd.tls import Step, TlsError, TlsStream, client_context
+from chatd.tls import TlsError, TlsStream, client_context
 
-EVENT_READ = selectors.EVENT_READ
-EVENT_WRITE = selectors.EVENT_WRITE
 READ_SIZE = 65536
 READ_BUDGET = 1 << 20  # bytes read per event, so one busy connection cannot hold the loop
 _INCOMPLETE = object()  # what the Reader returns for "no whole reply yet"
-
-
-class Handle(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Host(Protocol):
-    def register(self, fileobj: Any, events: int, callback: Callable[[int], None]) -> None: ...
-    def modify(self, fileobj: Any, events: int, callback: Callable[[int], None]) -> None: ...
-    def unregister(self, fileobj: Any) -> None: ...
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Handle: ...
-    def clock(self) -> float: ...
-
-
-class Backoff:
-    """Delays between attempts: first, doubling up to most, each +-jitter at random."""
-
-    def __init__(
-        self,
-        first: float = 0.1,
-        most: float = 5.0,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.first, self.most, self.jitter = first, most, jitter
-        self.rng = rng or random.Random()
-        self._next = first
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.most, self._next * 2)
-        return delay * (1 + self.jitter * (2 * self.rng.random() - 1))
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
-class _Plain:
-    """A plain socket behind the interface TlsStream has, so the client drives either."""
-
-    wants = 0
-    handshake_done = True
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def recv(self, n: int) -> bytes | None:
-        try:
-            return self.sock.recv(n)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def send(self, data: bytearray) -> int:
-        try:
-            return self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
-
-    def flush(self) -> bool:
-        return True
-
-    def pending(self) -> int:
-        return 0
 
 
 class RedisClient(Commands):
@@ -143,7 +90,7 @@ class RedisClient(Commands):
         self.sock: socket.socket | None = None
         self.up = False
         self.last_error: str | None = None
-        self._stream: _Plain | TlsStream | None = None
+        self._stream: Plain | TlsStream | None = None
         self._connecting = False
         self._registered: tuple[socket.socket, int] | None = None
         self._addresses: list[tuple[int, Any]] = []
@@ -164,18 +111,7 @@ class RedisClient(Commands):
 
     def start(self) -> None:
         """Resolves the address (see the module's doc) and makes the first attempt."""
-        if self.target.is_unix:
-            self._addresses = [(socket.AF_UNIX, self.target.path)]
-        else:
-            try:
-                infos = socket.getaddrinfo(
-                    self.target.host, self.target.port, type=socket.SOCK_STREAM
-                )
-            except socket.gaierror as exc:
-                raise ConnectionError(
-                    f"redis: cannot resolve {self.target.host!r}: {exc.strerror}"
-                ) from None
-            self._addresses = [(family, address) for family, _, _, _, address in infos]
+        self._addresses = resolve(self.target)
         self._connect()
 
     def call(self, *args: Arg, callback: Callback | None = None, block: float = 0.0) -> bool:
@@ -242,6 +178,8 @@ class RedisClient(Commands):
         self._sync()
 
     def _ready(self, mask: int) -> None:
+        if self.sock is None:
+            return  # an event reported before a drop in the same turn: stale
         if self._connecting:
             self._connected()
         elif self._stream is not None and not self._stream.handshake_done:
@@ -257,7 +195,7 @@ class RedisClient(Commands):
         try:
             step()
         except (OSError, TlsError) as exc:
-            self._drop(_reason(exc))
+            self._drop(reason_of(exc))
         except hiredis.ProtocolError as exc:
             self._drop(f"unreadable reply from Redis ({exc})")
 
@@ -272,7 +210,7 @@ class RedisClient(Commands):
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as exc:  # out of descriptors: try again later, like any failure
-            self._drop(f"cannot make a socket: {_reason(exc)}")
+            self._drop(f"cannot make a socket: {reason_of(exc)}")
             return
         sock.setblocking(False)
         self.sock, self._connecting = sock, True
@@ -283,7 +221,7 @@ class RedisClient(Commands):
             self._arm_watchdog()  # a connect or TLS handshake that hangs times out too
             self._sync()
         else:
-            self._drop(f"cannot connect: {_reason(OSError(err, os.strerror(err)))}")
+            self._drop(f"cannot connect: {reason_of(OSError(err, os.strerror(err)))}")
 
     def _connected(self) -> None:
         assert self.sock is not None
@@ -298,12 +236,13 @@ class RedisClient(Commands):
             )
             self._handshake()
         else:
-            self._stream = _Plain(self.sock)
+            self._stream = Plain(self.sock)
             self._send_hello()
 
     def _handshake(self) -> None:
         assert isinstance(self._stream, TlsStream)
-        if self._stream.handshake_step() is Step.DONE and self._reader is None:
+        self._stream.handshake_step()
+        if self._stream.handshake_done:  # its last flight may still wait: wants carries it
             self._send_hello()
 
     def _send_hello(self) -> None:
@@ -342,7 +281,8 @@ class RedisClient(Commands):
         stream, reader = self._stream, self._reader
         assert stream is not None
         budget = READ_BUDGET
-        while budget > 0 and self._stream is stream:
+        # TLS holds bytes no socket event announces: it is read until it has none left.
+        while self._stream is stream and (budget > 0 or stream.pending()):
             data = stream.recv(READ_SIZE)
             if data is None:
                 return
@@ -365,7 +305,6 @@ class RedisClient(Commands):
                 return
             callback, _ = self._inflight.popleft()
             _deliver(callback, reply)
-        self._arm_watchdog()
 
     def _move_queued(self) -> None:
         """Queued commands become in flight: their bytes go to the output buffer."""
@@ -463,11 +402,3 @@ class RedisClient(Commands):
 def _deliver(callback: Callback | None, reply: Any) -> None:
     if callback is not None:
         callback(reply)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TlsError):
-        return f"TLS: {exc.reason}"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{errno.errorcode.get(exc.errno, exc.errno)} ({exc.strerror})"
-    return str(exc)

@@ -70,10 +70,22 @@ class RedisServer:
         assert self.proc is not None
         self.proc.send_signal(signum)
 
+    def pause(self) -> None:
+        """SIGSTOP, returning once the process has stopped: a signal is not instant."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), status
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
     def kill(self) -> None:
-        """SIGKILL, as a crash would: the socket file stays behind, refusing connections."""
+        """SIGKILL, as a crash would: the socket file stays behind, refusing connections.
+
+        A stopped server dies too, without running again (no SIGCONT, which would let it
+        answer what waits in its socket first)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a stopped process dies all the same
             self.proc.kill()
             self.proc.wait(10)
         if self.proc is not None and self.proc.stdout is not None:

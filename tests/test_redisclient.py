@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-import signal
+import selectors
 import socket
 import time
 from collections.abc import Callable
@@ -12,15 +12,18 @@ from typing import Any
 
 import hiredis
 import pytest
+from e2e import free_port
 from harness import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
+from chatd import redisclient
 from chatd.loop import Loop
 from chatd.redisclient import Backoff, RedisClient
 from chatd.rediscommands import ConnectionLost, encode
 from chatd.redisurl import RedisTarget, RedisTargetError, parse_target
+from chatd.tls import client_context
 
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
 
@@ -301,7 +304,7 @@ def test_a_stopped_redis_costs_time_not_commands(redis, loop) -> None:
     for i in range(50):
         client.call("RPUSH", "stopped", i, callback=out.append)
     run_until(loop, lambda: len(out) == 50)
-    redis.signal(signal.SIGSTOP)
+    redis.pause()
     try:
         for i in range(50, 150):
             client.call("RPUSH", "stopped", i, callback=out.append)
@@ -309,7 +312,7 @@ def test_a_stopped_redis_costs_time_not_commands(redis, loop) -> None:
         run_until(loop, lambda: time.monotonic() >= until)
         assert len(out) == 50, "no reply can come from a stopped server"
     finally:
-        redis.signal(signal.SIGCONT)
+        redis.resume()
     run_until(loop, lambda: len(out) == 150)
     assert out == list(range(1, 151))
     assert ask(loop, client, "LRANGE", "stopped", 0, -1) == [b"%d" % i for i in range(150)]
@@ -356,7 +359,7 @@ def test_reconnects_with_backoff_after_redis_restarts(own_redis) -> None:
     client = connect(loop, url, rec, log=logged.append, backoff=Backoff(rng=random.Random(7)))
     run_until(loop, lambda: client.up)
     in_flight: list[Any] = []
-    own_redis.signal(signal.SIGSTOP)  # so these are surely sent and surely unanswered
+    own_redis.pause()  # so these are surely sent and surely unanswered
     for _ in range(3):
         client.call("INCR", "n", callback=in_flight.append)
     run_until(loop, lambda: client.pending_bytes() == 0)
@@ -456,6 +459,9 @@ def test_a_reply_cut_at_every_byte_still_parses(fake, loop) -> None:
     assert out[:4] == [b"OK", -42, b"ab\r\nc", [None, 1, [b""]]]
     assert isinstance(out[4], hiredis.ReplyError) and str(out[4]) == "ERR no"
     client.close()
+    # An event the selector reported before the close, delivered after it: ignored.
+    client.on_ready(selectors.EVENT_READ | selectors.EVENT_WRITE)
+    assert client.sock is None
 
 
 def test_silence_past_the_timeout_drops_the_connection(fake) -> None:
@@ -505,3 +511,70 @@ def test_a_reply_to_no_command_or_over_max_reply_drops_the_connection(fake, loop
     run_until(loop, lambda: len(out) == 2)
     assert "unreadable reply" in client.last_error
     client.close()
+
+
+# rediss://: TLS through chatd.tls.TlsStream, verified against the test's own CA.
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path):
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    paths = {name: str(tmp_path / f"{name}.pem") for name in ("ca", "cert", "key")}
+    ca.cert_pem.write_to_path(paths["ca"])
+    cert.cert_chain_pems[0].write_to_path(paths["cert"])
+    cert.private_key_pem.write_to_path(paths["key"])
+    tls_port = free_port()
+    server = RedisServer(
+        tmp_path,
+        "--tls-port", str(tls_port),
+        "--tls-cert-file", paths["cert"],
+        "--tls-key-file", paths["key"],
+        "--tls-ca-cert-file", paths["ca"],
+        "--tls-auth-clients", "no",
+    )  # fmt: skip
+    server.tls_port = tls_port  # type: ignore[attr-defined]
+    server.ca_path = paths["ca"]  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@needs_redis
+def test_rediss_speaks_tls_and_verifies_the_server(tls_redis, loop, monkeypatch) -> None:
+    # A small read budget: what TLS decrypted past it must still be read, unannounced.
+    monkeypatch.setattr(redisclient, "READ_BUDGET", 1000)
+    url = f"rediss://127.0.0.1:{tls_redis.tls_port}/1"
+    client = connect(loop, url, tls_context=client_context(cafile=tls_redis.ca_path))
+    out: list[Any] = []
+    for i in range(200):
+        client.call("ECHO", b"%d" % i * 100, callback=out.append)
+    run_until(loop, lambda: len(out) == 200)
+    assert out == [b"%d" % i * 100 for i in range(200)]
+    assert b" db=1 " in ask(loop, client, "CLIENT", "INFO")
+    client.close()
+    untrusted = connect(loop, url)  # the system's CAs do not know the test's CA
+    run_until(loop, lambda: untrusted.last_error is not None)
+    assert untrusted.last_error.startswith("TLS: certificate verify failed"), untrusted.last_error
+    assert not untrusted.up
+    untrusted.close()
+
+
+def test_a_tls_handshake_that_never_ends_times_out() -> None:
+    clock = FakeClock()
+    loop = RecordingLoop(clock)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # accepted by the kernel, answered by no one
+        port = listener.getsockname()[1]
+        client = connect(loop, f"rediss://127.0.0.1:{port}", timeout=2.0)
+        for _ in range(5):
+            loop.run_once(0.01)
+        assert client.sock is not None and client.last_error is None
+        clock.advance(2.1)
+        loop.run_once(0)
+        assert client.last_error == "no answer from Redis in 2 s" and client.sock is None
+        client.close()
+    loop.close()
