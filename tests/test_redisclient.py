@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import selectors
 import socket
@@ -21,7 +22,7 @@ from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 from chatd import redisclient
 from chatd.loop import Loop
 from chatd.redisclient import Backoff, RedisClient
-from chatd.rediscommands import ConnectionLost, encode
+from chatd.rediscommands import Commands, ConnectionLost, encode
 from chatd.redisurl import RedisTarget, RedisTargetError, parse_target
 from chatd.tls import client_context
 
@@ -114,6 +115,40 @@ def test_encoding_matches_the_reference_and_refuses_what_it_cannot_say() -> None
         encode("SET", "k", True)
     with pytest.raises(TypeError, match="float"):
         encode("SET", "k", 1.5)
+
+
+class Sent(Commands):
+    """Commands that only record the arguments they were given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[tuple[Any, ...], float]] = []
+
+    def call(self, *args: Any, callback: Any = None, block: float = 0.0) -> bool:
+        self.sent.append((args, block))
+        return True
+
+
+def test_helpers_build_the_arguments_redis_expects() -> None:
+    c = Sent()
+    c.xadd("s", {"a": 1}, minid=0)
+    c.xadd("s", [("a", 1), ("b", 2)], id="5-1", maxlen=100, exact=True)
+    c.xread({"s": "0-0", "t": "$"}, block_ms=1500, count=10)
+    c.xread({"s": "0-0"}, block_ms=0)
+    c.set("lease", "n1", px=5000, nx=True)
+    c.delete("a", "b")
+    assert [args for args, _ in c.sent] == [
+        ("XADD", "s", "MINID", "~", 0, "*", "a", 1),
+        ("XADD", "s", "MAXLEN", "=", 100, "5-1", "a", 1, "b", 2),
+        ("XREAD", "COUNT", 10, "BLOCK", 1500, "STREAMS", "s", "t", "0-0", "$"),
+        ("XREAD", "BLOCK", 0, "STREAMS", "s", "0-0"),
+        ("SET", "lease", "n1", "PX", 5000, "NX"),
+        ("DEL", "a", "b"),
+    ]
+    assert [block for _, block in c.sent[2:4]] == [1.5, math.inf], "BLOCK adds to the timeout"
+    with pytest.raises(ValueError, match="not both"):
+        c.xadd("s", {"a": 1}, maxlen=1, minid="1-0")
+    with pytest.raises(ValueError, match="at least one field"):
+        c.xadd("s", {})
 
 
 def test_backoff_doubles_to_its_cap_with_bounded_jitter() -> None:
