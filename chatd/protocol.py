@@ -7,9 +7,11 @@ tested in memory.  See docs/protocol.md for the contract itself.
 from __future__ import annotations
 
 import re
-import string
 import sys
 from typing import Final
+
+# The name rules and their folding are the chat's, one set for every protocol.
+from .core.names import fold, normalise_room, valid_nick  # noqa: F401
 
 CRLF: Final = b"\r\n"
 
@@ -230,31 +232,6 @@ def sanitise(text: str) -> str:
 def decode(line: bytes) -> str:
     """UTF-8 with U+FFFD for invalid bytes, then sanitised."""
     return sanitise(line.decode("utf-8", "replace"))
-
-
-_NAME = "[A-Za-z][A-Za-z0-9_-]"
-NICK_RE: Final = re.compile(_NAME + "{0,23}")
-ROOM_RE: Final = re.compile(_NAME + "{0,31}")
-
-
-def valid_nick(name: str) -> bool:
-    return NICK_RE.fullmatch(name) is not None
-
-
-def normalise_room(name: str) -> str | None:
-    """'lobby' or '#lobby' -> '#lobby'; None if the name breaks the rules."""
-    bare = name[1:] if name.startswith("#") else name
-    return "#" + bare if ROOM_RE.fullmatch(bare) else None
-
-
-# str.lower() maps some non-ASCII letters into ASCII (KELVIN SIGN to 'k'), which would let
-# a look-alike run a command or reach a nick: names fold ASCII case only.
-_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def fold(name: str) -> str:
-    """The key of a nick, room or command name: ASCII letters lowered, nothing else."""
-    return name.lower() if name.isascii() else name.translate(_ASCII_LOWER)
 
 
 def split_command(text: str) -> tuple[str, str]:

@@ -1,9 +1,10 @@
 """One server process: accepts clients, enforces limits, and wires the loop to the chat.
 
-The loop only moves bytes: lines go to the chat state, which hands the bytes to send back
-to the connections.  Clients that must leave are queued and dealt with after the current
-event (never in the middle of a broadcast), then every client with pending output is
-flushed, once per loop tick.
+The loop only moves bytes: each line becomes an intent at the edge (the connection's
+front-end), the bus puts the intents in order, the chat turns each into outcomes, and
+delivery hands the bytes to send back to the connections.  Clients that must leave are
+queued and dealt with after the current event (never in the middle of a broadcast), then
+every client with pending output is flushed, once per loop tick.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import selectors
 import socket
 
 from . import __version__, logs, reload
-from . import protocol as p
 from .acceptor import Acceptor
 from .bus import Bus, LocalBus
-from .chat import REPLICATED, Chat, ChatSettings
 from .config import Config
 from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
+from .core import intents as i
+from .core import outcomes as o
+from .core.chat import REPLICATED, Chat, CoreSettings
+from .delivery import Delivery, Session
 from .loop import Loop, Timer
 from .memory import release_free_heap
+from .proto.line import LineFront, LineSettings
 from .sockets import tune_client_socket
 
 log = logging.getLogger("chatd.server")
@@ -30,21 +34,21 @@ log = logging.getLogger("chatd.server")
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 LINGER = 5.0  # seconds a leaving client has to take its last lines
-FLOOD_NOTICE = p.error("you are sending too fast; your lines are delayed, not lost")
+FLOOD_NOTICE = "you are sending too fast; your lines are delayed, not lost"
 BURST = 1000  # clients written in one tick: a burst (a join storm, a big room's chat)
 CALM = 0.5  # seconds after the last burst before freed heap goes back to the OS
 
 
-def chat_settings(config: Config) -> ChatSettings:
-    return ChatSettings(
-        server_name=config.server_name,
-        motd=config.motd,
-        default_room=config.default_room,
-        log_messages=config.log_messages,
-        version=__version__,
+def chat_settings(config: Config) -> CoreSettings:
+    return CoreSettings(
         max_clients=config.max_clients,
         max_clients_per_ip=config.max_clients_per_ip,
+        default_room=config.default_room,
     )
+
+
+def line_settings(config: Config) -> LineSettings:
+    return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
 
 
 class Server:
@@ -58,11 +62,15 @@ class Server:
     ) -> None:
         self.loop = loop
         self.chat = Chat(chat_settings(config))
+        self.line = LineFront(line_settings(config))
+        self.delivery = Delivery(config.log_messages)
+        self.delivery.on_welcome = self._welcomed
+        self.delivery.on_refused = self._refused
+        self.delivery.on_bye = self._bye
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
         self.clients: dict[int, Connection] = {}  # by fd
-        self.local: dict[str, Connection] = {}  # our clients, by member id
         self.worker = worker
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
@@ -91,6 +99,8 @@ class Server:
             kept = {k: getattr(self.chat.settings, k) for k in REPLICATED}
             settings = dataclasses.replace(settings, **kept)
         self.chat.reconfigure(settings)
+        self.line.reconfigure(line_settings(config))
+        self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
@@ -110,47 +120,61 @@ class Server:
     def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away
         when the connect event is applied (limits hold across all workers)."""
+        front = self.line
         if self.shutting_down:
-            _refuse(sock, p.error("server shutting down"))
+            _refuse(sock, front.error("server shutting down"))
             return None
         tune_client_socket(sock)
         self._ids += 1
-        conn = Connection(self, sock, ip, self.loop.clock(), f"{self.worker}:{self._ids}")
+        conn = Connection(
+            sock,
+            ip,
+            self.loop.clock(),
+            f"{self.worker}:{self._ids}",
+            front,
+            self.delivery,
+            self.leaving,
+            self.on_ready,
+            self.config.max_line_bytes,
+            self.config.flood_burst,
+        )
         self.clients[conn.fd] = conn
-        self.local[conn.id] = conn
+        self.delivery.add(conn)
         conn.events = READ
         self.loop.register(sock, READ, conn)
-        self.bus.publish(["connect", conn.id, ip])
+        self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
         return conn
 
     # Events, in the bus's order: the same in every replica of the chat.
 
-    def apply(self, event: list) -> None:  # type: ignore[type-arg]
-        action = self.chat.apply(event, self.local)
-        kind = event[0]
-        if kind == "disconnect":
-            self.local.pop(event[1], None)
-        elif kind == "settings":  # a reload: the chat took the shared part, we take the rest
-            config = reload.config_of(event)
+    def apply(self, intent: i.Intent) -> None:
+        outcomes = self.chat.apply(intent)
+        if outcomes:
+            self.delivery.deliver(outcomes)
+        if intent.__class__ is i.Disconnect:
+            self.delivery.local.pop(intent.id, None)  # type: ignore[union-attr]
+        elif intent.__class__ is i.Settings:  # a reload: the chat took the shared part
+            config = reload.config_of(intent)  # type: ignore[arg-type]
             if config is not None:
                 self.reconfigure(config)
-        if action is None or not action[1].local:
+
+    # What the chat's outcomes ask of our connections (local sessions are Connections).
+
+    def _welcomed(self, session: Session) -> None:
+        self._arm_idle(session)  # type: ignore[arg-type]
+
+    def _bye(self, session: Session, reason: str) -> None:
+        session.close(reason)  # type: ignore[attr-defined]  # our sessions are Connections
+
+    def _refused(self, session: Session, refusal: o.Refused) -> None:
+        conn: Connection = session  # type: ignore[assignment]
+        if conn.reason is not None:  # with workers it may have left before this came back
             return
-        what, member, reason = action
-        conn: Connection = member  # type: ignore[assignment]  # local members are ours
-        if what == "joined":
-            self._arm_idle(conn)
-        elif what == "quit":
-            conn.close(reason)
-        elif what == "refuse":
-            self.local.pop(conn.id, None)
-            if conn.reason is not None:  # with workers it may have left before this came back
-                return
-            log.info("refused a client from %s: %s", conn.ip, reason)
-            conn.reason = reason
-            with contextlib.suppress(OSError):
-                conn.sock.send(p.error(reason))
-            self._close_now(conn)
+        log.info("refused a client from %s: %s", conn.ip, self.line.refusal_text(refusal))
+        conn.reason = refusal.code
+        with contextlib.suppress(OSError):
+            conn.sock.send(conn.front.refusal(refusal))
+        self._close_now(conn)
 
     # Client events.
 
@@ -183,12 +207,16 @@ class Server:
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         publish = self.bus.publish
+        parse = conn.front.parse
+        uid = conn.id
         for item in items:
             if item.__class__ is str:
                 if item:
-                    publish(["line", conn.id, item])
+                    intent = parse(uid, item)
+                    if intent is not None:
+                        publish(intent)
             else:
-                conn.send(p.too_long(parser.max_line))
+                conn.send(conn.front.too_long(parser.max_line))
             if conn.reason is not None:  # it quit: the rest goes nowhere
                 return
         if rate:
@@ -207,7 +235,7 @@ class Server:
         self._update_events(conn)
         if conn.flood_notice_due:
             conn.flood_notice_due = False
-            conn.send(FLOOD_NOTICE)
+            conn.send(conn.front.error(FLOOD_NOTICE))
         self._cancel_timer(conn)
         delay = conn.token_delay(self.config.flood_rate)
         conn.timer = self.loop.call_later(delay, lambda: self._release(conn))
@@ -271,7 +299,7 @@ class Server:
         if self.input_paused:  # we are not reading: silence proves nothing
             conn.last_active = self.loop.clock()
         if self.loop.clock() - conn.last_active >= timeout:
-            conn.send(p.error("idle timeout"))
+            conn.send(conn.front.error("idle timeout"))
             conn.close(IDLE)
             self.process_leaving()
         else:
@@ -288,11 +316,12 @@ class Server:
     def process_leaving(self) -> None:
         """Disconnects the clients that asked to leave; their rooms may make more leave."""
         while self.leaving:
-            batch, self.leaving = self.leaving, []
+            batch = self.leaving[:]  # the list itself stays: connections hold it
+            self.leaving.clear()
             for conn in batch:
                 self._cancel_timer(conn)
                 conn.held_back = False
-                self.bus.publish(["disconnect", conn.id, conn.reason or CLOSED])
+                self.bus.publish(i.Disconnect(conn.id, conn.reason or CLOSED))
                 if conn.aborted:
                     conn.out.clear()  # what the broadcast queued after the abort
                 if conn.out:
@@ -305,7 +334,7 @@ class Server:
         self.lingering.add(conn)
         conn.reading = False
         self._update_events(conn)
-        self.chat.dirty.add(conn)
+        self.delivery.dirty.add(conn)
         conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
 
     def _close_now(self, conn: Connection) -> None:
@@ -329,10 +358,10 @@ class Server:
         while True:
             if self.leaving:
                 self.process_leaving()
-            dirty = self.chat.dirty
+            dirty = self.delivery.dirty
             if not dirty:
                 return
-            self.chat.dirty = set()
+            self.delivery.dirty = set()
             self._flush(dirty)
             if len(dirty) >= BURST:
                 self._after_burst()
@@ -401,7 +430,7 @@ class Server:
         self.shutting_down = True
         log.info("shutting down: %d clients", len(self.clients))
         self.replace_listeners([])
-        self.chat.shutdown()
+        self.delivery.notify_all("server shutting down")
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN
             self._cancel_timer(conn)
