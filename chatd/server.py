@@ -19,15 +19,15 @@ from . import __version__, logs, reload
 from .acceptor import Acceptor
 from .bus import Bus, LocalBus
 from .config import Config
-from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
+from .connection import CLOSED, IDLE, SHUTDOWN, Connection
 from .core import intents as i
 from .core import outcomes as o
 from .core.chat import REPLICATED, Chat, CoreSettings
 from .delivery import Delivery, Session
 from .loop import Loop, Timer
-from .memory import release_free_heap
 from .proto.line import LineFront, LineSettings
 from .sockets import tune_client_socket
+from .writer import Writer
 
 log = logging.getLogger("chatd.server")
 
@@ -35,8 +35,6 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 LINGER = 5.0  # seconds a leaving client has to take its last lines
 FLOOD_NOTICE = "you are sending too fast; your lines are delayed, not lost"
-BURST = 1000  # clients written in one tick: a burst (a join storm, a big room's chat)
-CALM = 0.5  # seconds after the last burst before freed heap goes back to the OS
 
 
 def chat_settings(config: Config) -> CoreSettings:
@@ -51,7 +49,7 @@ def line_settings(config: Config) -> LineSettings:
     return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
 
 
-class Server:
+class Server(Writer):
     def __init__(
         self,
         config: Config,
@@ -350,76 +348,6 @@ class Server:
         conn.sock.close()
         if self.shutting_down and not self.clients:
             self.loop.stop()
-
-    # End of tick: write every client with new output, once.
-
-    def end_of_tick(self) -> None:
-        """Flushes the dirty clients; clients that leave meanwhile tell their rooms."""
-        while True:
-            if self.leaving:
-                self.process_leaving()
-            dirty = self.delivery.dirty
-            if not dirty:
-                return
-            self.delivery.dirty = set()
-            self._flush(dirty)
-            if len(dirty) >= BURST:
-                self._after_burst()
-
-    def _flush(self, dirty: set) -> None:  # type: ignore[type-arg]  # our members are Connections
-        """One send per client; the common case (all written) inline, as it is the hot path."""
-        for conn in dirty:
-            out = conn.out
-            if not out:
-                continue
-            if conn.out_size or conn.reason is not None:
-                self._flush_slow(conn)
-                continue
-            data = out[0] if len(out) == 1 else b"".join(out)
-            try:
-                sent = conn.sock.send(data)
-            except OSError:
-                sent = -1
-            if sent == len(data):
-                out.clear()
-            elif sent < 0:  # would block, or an error: the careful path tells which
-                self._flush_slow(conn)
-            else:  # a short write: keep the rest, never write again what went out
-                conn.keep_unsent(data, sent)
-                self._wait_writable(conn)
-
-    def _flush_slow(self, conn: Connection) -> None:
-        if conn.sock.fileno() < 0:
-            return
-        if conn.events & WRITE:  # its socket is full: EVENT_WRITE will say when
-            if conn.unsent() > self.max_send_buffer:
-                conn.abort(TOO_SLOW)
-        elif conn.flush():
-            if conn in self.lingering:
-                self._close_now(conn)
-        else:
-            self._wait_writable(conn)
-
-    def _wait_writable(self, conn: Connection) -> None:
-        """Bytes were left unwritten: wait for EVENT_WRITE, unless that is too much."""
-        if conn.out_size > self.max_send_buffer:
-            conn.abort(TOO_SLOW)
-        else:
-            self._update_events(conn)
-
-    def _after_burst(self) -> None:
-        """glibc keeps the heap a burst used; give it back once things are calm."""
-        self._last_burst = self.loop.clock()
-        if self._trim_timer is None:
-            self._trim_timer = self.loop.call_later(CALM, self._trim_heap)
-
-    def _trim_heap(self) -> None:
-        calm_at = self._last_burst + CALM
-        if self.loop.clock() < calm_at:
-            self._trim_timer = self.loop.call_at(calm_at, self._trim_heap)
-            return
-        self._trim_timer = None
-        release_free_heap()
 
     # Shutdown.
 

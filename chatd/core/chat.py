@@ -45,8 +45,8 @@ class Chat(RoomPowers):
         self.settings = CoreSettings()
         self.default_room = "#lobby"
         self.reconfigure(settings or CoreSettings())
-        self._handlers: dict[type, Callable[[Any], Outcomes]] = {
-            i.Connect: self._connect,
+        # A user's intents, by kind: each gets the user it is about.
+        self._handlers: dict[type, Callable[[User, Any], Outcomes]] = {
             i.Disconnect: self._disconnect,
             i.Quit: self._quit,
             i.Say: self._say,
@@ -63,8 +63,11 @@ class Chat(RoomPowers):
             i.Away: self._away,
             i.Who: self._who,
             i.Rooms: self._list,
-            i.Help: lambda intent: [o.Helped(intent.id)],
-            i.Reject: lambda intent: [o.Error(intent.id, intent.code, intent.args)],
+            i.Help: lambda user, intent: [o.Helped(user.id)],
+            i.Reject: lambda user, intent: [o.Error(user.id, intent.code, intent.args)],
+        }
+        self._others: dict[type, Callable[[Any], Outcomes]] = {
+            i.Connect: self._connect,
             i.Settings: self._settings,
             i.State: self._state,
             i.Gone: self._gone,
@@ -76,10 +79,11 @@ class Chat(RoomPowers):
     def apply(self, intent: i.Intent) -> Outcomes:
         """One intent, applied; what it caused, in order.  An intent from a user who is
         not (or no longer) connected does nothing: it raced its own disconnect."""
-        cls = intent.__class__
-        if cls is not i.Connect and cls not in i.MASTER_INTENTS and intent.id not in self.by_id:  # type: ignore[union-attr]
-            return []
-        return self._handlers[intent.__class__](intent)
+        handler = self._handlers.get(intent.__class__)
+        if handler is None:
+            return self._others[intent.__class__](intent)
+        user = self.by_id.get(intent.id)  # type: ignore[union-attr]
+        return [] if user is None else handler(user, intent)
 
     def reconfigure(self, settings: CoreSettings) -> None:
         default = normalise_room(settings.default_room)
@@ -123,11 +127,10 @@ class Chat(RoomPowers):
             out += self.enter(user, self.default_room, "")
         return out
 
-    def _disconnect(self, intent: i.Disconnect) -> Outcomes:
-        return self.remove(self.by_id[intent.id], intent.reason)
+    def _disconnect(self, user: User, intent: i.Disconnect) -> Outcomes:
+        return self.remove(user, intent.reason)
 
-    def _quit(self, intent: i.Quit) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _quit(self, user: User, intent: i.Quit) -> Outcomes:
         return [o.Bye(user.id, intent.reason), *self.remove(user, intent.reason)]
 
     def _gone(self, intent: i.Gone) -> Outcomes:
@@ -159,22 +162,19 @@ class Chat(RoomPowers):
 
     # Talking.
 
-    def _say(self, intent: i.Say) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _say(self, user: User, intent: i.Say) -> Outcomes:
         room = self.speak_in(user, intent.room)
         if room.__class__ is o.Error:
             return [room]  # type: ignore[list-item]
         return [o.Said(room.name, user.id, user.nick, intent.text)]  # type: ignore[union-attr]
 
-    def _act(self, intent: i.Act) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _act(self, user: User, intent: i.Act) -> Outcomes:
         room = self.speak_in(user, intent.room)
         if room.__class__ is o.Error:
             return [room]  # type: ignore[list-item]
         return [o.Acted(room.name, user.id, user.nick, intent.text)]  # type: ignore[union-attr]
 
-    def _notice(self, intent: i.Notice) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _notice(self, user: User, intent: i.Notice) -> Outcomes:
         if intent.target.startswith("#"):
             room = self.speak_in(user, intent.target)
             if room.__class__ is o.Error:
@@ -185,8 +185,7 @@ class Chat(RoomPowers):
             return [o.Error(user.id, "no_such_nick", (intent.target,))]
         return [o.Noticed("", target.id, user.id, user.nick, intent.text)]
 
-    def _private(self, intent: i.Private) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _private(self, user: User, intent: i.Private) -> Outcomes:
         target = self.nicks.get(fold(intent.target))
         if target is None:
             return [o.Error(user.id, "no_such_nick", (intent.target,))]
@@ -197,8 +196,8 @@ class Chat(RoomPowers):
 
     # Who one is.
 
-    def _nick(self, intent: i.Nick) -> Outcomes:
-        user, name = self.by_id[intent.id], intent.name
+    def _nick(self, user: User, intent: i.Nick) -> Outcomes:
+        name = intent.name
         if not valid_nick(name):
             return [o.Error(user.id, "invalid_nick", (name,))]
         holder = self.nicks.get(fold(name))
@@ -212,22 +211,19 @@ class Chat(RoomPowers):
         user.nick = name
         return [o.NickChanged(user.id, old, name, tuple(room.name for room in user.rooms))]
 
-    def _away(self, intent: i.Away) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _away(self, user: User, intent: i.Away) -> Outcomes:
         user.away = intent.text or None
         return [o.AwayChanged(user.id, user.away is not None)]
 
     # Looking around.
 
-    def _who(self, intent: i.Who) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _who(self, user: User, intent: i.Who) -> Outcomes:
         room = self.find_room(user, intent.room)
         if room.__class__ is o.Error:
             return [room]  # type: ignore[list-item]
         return [o.Names(user.id, room.name, self.names(room))]  # type: ignore[union-attr]
 
-    def _list(self, intent: i.Rooms) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _list(self, user: User, intent: i.Rooms) -> Outcomes:
         shown = [
             (room.name, len(room.members), room.topic)
             for key, room in sorted(self.rooms.items())

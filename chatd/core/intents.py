@@ -9,14 +9,15 @@ guess what the ordered chat will have made of its earlier intents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from .record import record
 
 # A mode change: ("+o", "bob"), ("-t", ""), ("+l", "10"), ("+b", "*!*@10.0.0.7").
 Change = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Connect:
     """A new connection; ``lobby``: it lands in the default room (line users do)."""
 
@@ -26,13 +27,13 @@ class Connect:
     lobby: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Disconnect:
     id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Quit:
     """The user asked to leave: it is told goodbye, then the rooms see the reason."""
 
@@ -40,21 +41,21 @@ class Quit:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Say:
     id: str
     room: str
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Act:
     id: str
     room: str
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Notice:
     """A notice to a room ('#...') or a nick; the chat never answers one automatically."""
 
@@ -63,20 +64,20 @@ class Notice:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Private:
     id: str
     target: str  # a nick
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Nick:
     id: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Join:
     """room "" is the default room; ``move`` leaves the current room if the join succeeds
     (a line user's /join: a refused one keeps the user where it was)."""
@@ -87,14 +88,14 @@ class Join:
     move: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Part:
     id: str
     room: str
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Topic:
     """text None asks for the topic; "" clears it.  ``at`` is the sender's clock (the
     chat reads none), seconds since the epoch."""
@@ -105,7 +106,7 @@ class Topic:
     at: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mode:
     """target is a room or the user's own nick; no changes asks for the modes."""
 
@@ -114,7 +115,7 @@ class Mode:
     changes: tuple[Change, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Kick:
     id: str
     room: str
@@ -122,14 +123,14 @@ class Kick:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Invite:
     id: str
     nick: str
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Away:
     """text None (or "") is back."""
 
@@ -137,7 +138,7 @@ class Away:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Who:
     """The members of a room."""
 
@@ -145,19 +146,19 @@ class Who:
     room: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rooms:
     """The rooms the user may see, with their sizes and topics."""
 
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Help:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reject:
     """Input the front-end refused (a usage error): an error in the user's own order,
     after the answers to what it sent before."""
@@ -170,7 +171,7 @@ class Reject:
 # The master's own: never from a worker.
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settings:
     """A reload: ``shared`` is what every replica applies (chat.REPLICATED); ``config``
     the whole new config, for each process's server (None: only the shared part)."""
@@ -179,14 +180,14 @@ class Settings:
     config: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class State:
     """The chat as it stands, for a worker that starts while others run."""
 
     snapshot: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gone:
     """A worker died: its users left with it."""
 

@@ -9,18 +9,17 @@ Errors and refusals are codes with arguments, worded by each front-end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .intents import Change
+from .record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Welcomed:
     to: str
     nick: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refused:
     """A connection over a limit: code "server_full" (max) or "per_ip"."""
 
@@ -29,14 +28,14 @@ class Refused:
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Error:
     to: str
     code: str
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Info:
     """A notice to one user that is not an error: "already_nick", "inviting", "away"."""
 
@@ -45,7 +44,7 @@ class Info:
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Said:
     room: str
     by: str
@@ -53,7 +52,7 @@ class Said:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Acted:
     room: str
     by: str
@@ -61,7 +60,7 @@ class Acted:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Noticed:
     """room "" is a notice to the one user ``to``."""
 
@@ -72,7 +71,7 @@ class Noticed:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Whispered:
     """A private message: ``to`` reads it, ``by`` gets the confirmation."""
 
@@ -83,14 +82,14 @@ class Whispered:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Joined:
     room: str
     by: str
     nick: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Names:
     """The members of a room as (prefix, nick), "@" op, "+" voice; ``joined``: the
     answer to the user's own join rather than to a question."""
@@ -101,7 +100,7 @@ class Names:
     joined: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Parted:
     room: str
     by: str
@@ -109,7 +108,7 @@ class Parted:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Left:
     """A user left the server; ``rooms`` it was in (each sees it once)."""
 
@@ -119,7 +118,7 @@ class Left:
     rooms: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Bye:
     """The user's own quit: the front-end says goodbye and closes the connection."""
 
@@ -127,7 +126,7 @@ class Bye:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NickChanged:
     by: str
     old: str
@@ -135,7 +134,7 @@ class NickChanged:
     rooms: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicSet:
     room: str
     by: str
@@ -144,7 +143,7 @@ class TopicSet:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicIs:
     """text "" is no topic."""
 
@@ -155,7 +154,7 @@ class TopicIs:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Kicked:
     room: str
     by: str
@@ -165,7 +164,7 @@ class Kicked:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Invited:
     to: str
     by: str
@@ -173,7 +172,7 @@ class Invited:
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoomModeChanged:
     room: str
     by: str
@@ -181,14 +180,14 @@ class RoomModeChanged:
     changes: tuple[Change, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserModeChanged:
     to: str
     nick: str
     changes: tuple[Change, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModeIs:
     """target's modes as "+nt" and their arguments (a key, a limit)."""
 
@@ -198,20 +197,20 @@ class ModeIs:
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BanList:
     to: str
     room: str
     masks: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AwayChanged:
     to: str
     away: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RoomList:
     """(name, members, topic) of every room the user may see, by folded name."""
 
@@ -219,7 +218,7 @@ class RoomList:
     rooms: tuple[tuple[str, int, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Helped:
     to: str
 

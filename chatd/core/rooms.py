@@ -99,15 +99,13 @@ class RoomPowers:
 
     # Intents.
 
-    def _join(self, intent: i.Join) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _join(self, user: User, intent: i.Join) -> Outcomes:
         name = intent.room or self.default_room
         if not valid_room(name):
             return [o.Error(user.id, "invalid_room", (name,))]
         return self.enter(user, name, intent.key, intent.move)
 
-    def _part(self, intent: i.Part) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _part(self, user: User, intent: i.Part) -> Outcomes:
         room = self.find_room(user, intent.room)
         if room.__class__ is o.Error:
             return [room]  # type: ignore[list-item]
@@ -117,8 +115,7 @@ class RoomPowers:
         self.drop(user, room)
         return [o.Parted(room.name, user.id, user.nick, intent.reason)]
 
-    def _topic(self, intent: i.Topic) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _topic(self, user: User, intent: i.Topic) -> Outcomes:
         room = self.find_room(user, intent.room)
         if room.__class__ is o.Error:
             return [room]  # type: ignore[list-item]
@@ -134,8 +131,7 @@ class RoomPowers:
         room.topic_by, room.topic_at = (user.nick, intent.at) if room.topic else ("", 0.0)
         return [o.TopicSet(room.name, user.id, user.nick, room.topic, intent.at)]
 
-    def _kick(self, intent: i.Kick) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _kick(self, user: User, intent: i.Kick) -> Outcomes:
         room = self._as_op(user, intent.room)
         if not isinstance(room, Room):
             return [room]
@@ -154,8 +150,7 @@ class RoomPowers:
             out += self.enter(target, self.default_room, "")
         return out
 
-    def _invite(self, intent: i.Invite) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _invite(self, user: User, intent: i.Invite) -> Outcomes:
         target = self.nicks.get(fold(intent.nick))
         if target is None:
             return [o.Error(user.id, "no_such_nick", (intent.nick,))]
@@ -188,8 +183,7 @@ class RoomPowers:
 
     # Modes.
 
-    def _mode(self, intent: i.Mode) -> Outcomes:
-        user = self.by_id[intent.id]
+    def _mode(self, user: User, intent: i.Mode) -> Outcomes:
         if intent.target and not intent.target.startswith("#"):
             return self._user_mode(user, intent)
         room = self.find_room(user, intent.target)
