@@ -68,9 +68,12 @@ class Delivery:
     def __init__(self, log_messages: bool = False) -> None:
         self.log_messages = log_messages
         self.local: dict[str, Session] = {}  # by member id
-        # fold(room) -> protocol -> session -> its queue: what a room line is appended to.
-        self.rooms: dict[str, dict[str, Queues]] = {}
+        # fold(room) -> front-end -> session -> its queue: what a room line is appended to.
+        self.rooms: dict[str, dict[FrontEnd, Queues]] = {}
         self.dirty: set[Session] = set()  # sessions with output queued since the last flush
+        # The queue dicts whose sessions are all in dirty already (by id): a room that
+        # hears many lines in one tick is added to dirty once, not once per line.
+        self._marked: set[int] = set()
         self.on_welcome: Callable[[Session], None] = _nothing
         self.on_refused: Callable[[Session, o.Refused], None] = _nothing
         self.on_bye: Callable[[Session, str], None] = _nothing
@@ -93,6 +96,12 @@ class Delivery:
 
     def add(self, session: Session) -> None:
         self.local[session.id] = session
+
+    def take_dirty(self) -> set[Session]:
+        """The sessions with new output, for the flush; the next ones start empty."""
+        dirty, self.dirty = self.dirty, set()
+        self._marked.clear()
+        return dirty
 
     def deliver(self, outcomes: Iterable[Outcome]) -> None:
         by_kind, local = self._by_kind, self.local
@@ -127,28 +136,32 @@ class Delivery:
         protocols = self.rooms.get(key)
         if protocols is None:
             return
-        for queues in protocols.values():
-            data = next(iter(queues)).front.room(out)
+        for front, queues in protocols.items():
+            data = front.room(out)
             if data is None:
                 continue
             _consume(map(list.append, queues.values(), repeat(data)))
             if skip is not None and skip in queues:
                 skip.out.pop()  # its own copy, appended last a moment ago
-            self.dirty.update(queues)
+            if id(queues) not in self._marked:
+                self._marked.add(id(queues))
+                self.dirty.update(queues)
 
     def _enter(self, key: str, session: Session) -> None:
         protocols = self.rooms.setdefault(key, {})
-        protocols.setdefault(session.front.protocol, {})[session] = session.out
+        protocols.setdefault(session.front, {})[session] = session.out
+        # Its queue dict may be marked already: the session must be in dirty on its own.
+        self.dirty.add(session)
 
     def _leave(self, key: str, session: Session) -> None:
         protocols = self.rooms.get(key)
         if protocols is None:
             return
-        queues = protocols.get(session.front.protocol)
+        queues = protocols.get(session.front)
         if queues is None or queues.pop(session, None) is None:
             return
         if not queues:
-            del protocols[session.front.protocol]
+            del protocols[session.front]
             if not protocols:
                 del self.rooms[key]
 
@@ -160,10 +173,24 @@ class Delivery:
     # By kind of outcome.
 
     def _talk(self, out: o.Said | o.Acted) -> None:
+        """_broadcast, inline: this is the path of every chat line."""
+        protocols = self.rooms.get(fold(out.room))
         sender = self.local.get(out.by)
         if sender is not None and self.log_messages:
             log.info("%s <%s> %s", out.room, out.nick, out.text)
-        self._broadcast(fold(out.room), out, sender)
+        if protocols is None:
+            return
+        marked = self._marked
+        for front, queues in protocols.items():
+            data = front.room(out)
+            if data is None:
+                continue
+            _consume(map(list.append, queues.values(), repeat(data)))
+            if sender is not None and sender in queues:
+                sender.out.pop()  # its own copy, appended last a moment ago
+            if id(queues) not in marked:
+                marked.add(id(queues))
+                self.dirty.update(queues)
 
     def _noticed(self, out: o.Noticed) -> None:
         if out.room:
@@ -218,11 +245,11 @@ class Delivery:
             return
         seen: set[Session] = set() if session is None else {session}
         for room in out.rooms:  # someone in two of the rooms hears it once
-            for queues in self.rooms.get(fold(room), {}).values():
+            for front, queues in self.rooms.get(fold(room), {}).items():
                 fresh = [s for s in queues if s not in seen]
                 if fresh:
                     seen.update(fresh)
-                    data = fresh[0].front.room(out)
+                    data = front.room(out)
                     if data is not None:
                         for s in fresh:
                             self.send(s, data)

@@ -43,10 +43,9 @@ class Writer:
         while True:
             if self.leaving:
                 self.process_leaving()
-            dirty = self.delivery.dirty
-            if not dirty:
+            if not self.delivery.dirty:
                 return
-            self.delivery.dirty = set()
+            dirty = self.delivery.take_dirty()
             self._flush(dirty)
             if len(dirty) >= BURST:
                 self._after_burst()

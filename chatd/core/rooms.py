@@ -33,17 +33,24 @@ class RoomPowers:
         return o.Error(user.id, "no_such_room", (name,)) if room is None else room
 
     def speak_in(self, user: User, name: str) -> Room | o.Error:
-        """The room user may talk in, or why not: +n (outside), +m (no voice), a ban."""
-        room = self.find_room(user, name)
-        if room.__class__ is o.Error:
-            return room
-        flags = room.members.get(user)  # type: ignore[union-attr]
+        """The room user may talk in, or why not: +n (outside), +m (no voice), a ban.
+
+        A chat line's path: the common case (a member talking in its current room) is
+        looked up inline."""
+        if name:
+            room = self.rooms.get(fold(name))
+            if room is None:
+                return o.Error(user.id, "no_such_room", (name,))
+        elif user.rooms:
+            room = next(reversed(user.rooms))
+        else:
+            return o.Error(user.id, "no_room")
+        flags = room.members.get(user)
         if flags:  # op or voice: always
             return room
-        if flags is None and "n" in room.flags:  # type: ignore[union-attr]
-            return o.Error(user.id, "cannot_send", (room.name,))  # type: ignore[union-attr]
-        if "m" in room.flags or room.banned(user):  # type: ignore[union-attr]
-            return o.Error(user.id, "cannot_send", (room.name,))  # type: ignore[union-attr]
+        modes = room.flags
+        if (flags is None and "n" in modes) or "m" in modes or (room.bans and room.banned(user)):
+            return o.Error(user.id, "cannot_send", (room.name,))
         return room
 
     def names(self, room: Room) -> tuple[tuple[str, str], ...]:
