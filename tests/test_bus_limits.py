@@ -26,6 +26,7 @@ from chatd.bus import (
 )
 from chatd.config import VALIDATORS
 from chatd.core.intents import Connect, Disconnect, Say, State
+from chatd.proto.line import LineFront
 
 
 def test_the_bus_bound_is_the_top_of_max_line_bytes_range():
@@ -45,6 +46,21 @@ def test_the_longest_line_fits_in_a_frame_however_it_grows(byte):
     raw = (byte * MAX_LINE_BYTES)[: MAX_LINE_BYTES - 1] + b"x"  # not blank, even for tabs
     frame = encode(_line_event(raw))
     assert FrameSplitter().feed(frame) == [frame]  # the master's splitter takes it
+
+
+@pytest.mark.parametrize(
+    "command",
+    [b"", b"/me ", b"/nick ", b"/msg bob ", b"/msg ", b"/topic ", b"/kick ", b"/kick bob ",
+     b"/invite ", b"/away ", b"/quit ", b"/join ", b"/mode +ovbkl ", b"/x"],
+)  # fmt: skip
+@pytest.mark.parametrize("byte", [b"\xfe", b'"', b"a", b"a "])
+def test_the_longest_line_fits_in_a_frame_whatever_command_it_is(command, byte):
+    raw = command + (byte * MAX_LINE_BYTES)[: MAX_LINE_BYTES - len(command) - 1] + b"x"
+    (text,) = parse(raw + b"\n", MAX_LINE_BYTES)
+    intent = LineFront().parse("255:18446744073709551615", text)
+    assert intent is not None
+    frame = encode(intent)
+    assert FrameSplitter().feed(frame) == [frame]
 
 
 @pytest.mark.parametrize("value", range(256))
