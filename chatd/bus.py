@@ -130,7 +130,13 @@ class Bus:
 
 
 class LocalBus(Bus):
-    """One process: publishing is applying (the single-worker path costs a call)."""
+    """One process: publishing is applying; once deliver is set, publish is deliver
+    itself, so the single-worker path costs not even a call."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "deliver":
+            super().__setattr__("publish", value)
 
     def publish(self, event: Event) -> None:
         self.deliver(event)

@@ -255,28 +255,32 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8") + CRLF
 
 
+# Each builds its line and encodes it in one step: a chat line is made once per room,
+# but it is made for every line anyone says.
+
+
 def chat(nick: str, text: str) -> bytes:
-    return encode(f"<{nick}> {text}")
+    return f"<{nick}> {text}\r\n".encode()
 
 
 def action(nick: str, text: str) -> bytes:
-    return encode(f"* {nick} {text}")
+    return f"* {nick} {text}\r\n".encode()
 
 
 def private(sender: str, text: str) -> bytes:
-    return encode(f"*{sender}* {text}")
+    return f"*{sender}* {text}\r\n".encode()
 
 
 def private_echo(recipient: str, text: str) -> bytes:
-    return encode(f"-> *{recipient}* {text}")
+    return f"-> *{recipient}* {text}\r\n".encode()
 
 
 def notice(text: str) -> bytes:
-    return encode("*** " + text)
+    return f"*** {text}\r\n".encode()
 
 
 def error(text: str) -> bytes:
-    return encode("*** error: " + text)
+    return f"*** error: {text}\r\n".encode()
 
 
 def too_long(max_line: int) -> bytes:

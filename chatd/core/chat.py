@@ -163,10 +163,16 @@ class Chat(RoomPowers):
     # Talking.
 
     def _say(self, user: User, intent: i.Say) -> Outcomes:
-        room = self.speak_in(user, intent.room)
-        if room.__class__ is o.Error:
-            return [room]  # type: ignore[list-item]
-        return [o.Said(room.name, user.id, user.nick, intent.text)]  # type: ignore[union-attr]
+        # Every chat line comes here: a member of an unmoderated room without bans talking
+        # in its current room is let through inline; anything else asks speak_in.
+        if not intent.room and user.rooms:
+            room = next(reversed(user.rooms))
+            if user in room.members and "m" not in room.flags and not room.bans:
+                return [o.Said(room.name, user.id, user.nick, intent.text)]
+        checked = self.speak_in(user, intent.room)
+        if checked.__class__ is o.Error:
+            return [checked]  # type: ignore[list-item]
+        return [o.Said(checked.name, user.id, user.nick, intent.text)]  # type: ignore[union-attr]
 
     def _act(self, user: User, intent: i.Act) -> Outcomes:
         room = self.speak_in(user, intent.room)
