@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from .core import outcomes as o
 from .core.intents import Intent
-from .core.names import fold
 from .core.outcomes import Outcome
 
 log = logging.getLogger("chatd.chat")
@@ -68,7 +67,9 @@ class Delivery:
     def __init__(self, log_messages: bool = False) -> None:
         self.log_messages = log_messages
         self.local: dict[str, Session] = {}  # by member id
-        # fold(room) -> front-end -> session -> its queue: what a room line is appended to.
+        # Room name -> front-end -> session -> its queue: what a room line is appended to.
+        # Outcomes always name a room as the chat spells it (its creator's spelling, for
+        # as long as it exists), so the name is the key as it comes: no folding per line.
         self.rooms: dict[str, dict[FrontEnd, Queues]] = {}
         self.dirty: set[Session] = set()  # sessions with output queued since the last flush
         # The queue dicts whose sessions are all in dirty already (by id): a room that
@@ -174,7 +175,7 @@ class Delivery:
 
     def _talk(self, out: o.Said | o.Acted) -> None:
         """_broadcast, inline: this is the path of every chat line."""
-        protocols = self.rooms.get(fold(out.room))
+        protocols = self.rooms.get(out.room)
         sender = self.local.get(out.by)
         if sender is not None and self.log_messages:
             log.info("%s <%s> %s", out.room, out.nick, out.text)
@@ -194,15 +195,15 @@ class Delivery:
 
     def _noticed(self, out: o.Noticed) -> None:
         if out.room:
-            self._broadcast(fold(out.room), out, self.local.get(out.by))
+            self._broadcast(out.room, out, self.local.get(out.by))
         else:
             self._own(out.to, out)
 
     def _to_room(self, out: o.TopicSet | o.RoomModeChanged) -> None:
-        self._broadcast(fold(out.room), out, None)
+        self._broadcast(out.room, out, None)
 
     def _joined(self, out: o.Joined) -> None:
-        key = fold(out.room)
+        key = out.room
         session = self.local.get(out.by)
         self._broadcast(key, out, session)
         if session is not None:
@@ -210,7 +211,7 @@ class Delivery:
             self._own(out.by, out)
 
     def _parted(self, out: o.Parted) -> None:
-        key = fold(out.room)
+        key = out.room
         session = self.local.get(out.by)
         if session is not None:
             self._leave(key, session)
@@ -218,7 +219,7 @@ class Delivery:
         self._own(out.by, out)
 
     def _kicked(self, out: o.Kicked) -> None:
-        key = fold(out.room)
+        key = out.room
         self._broadcast(key, out, None)
         session = self.local.get(out.target)
         if session is not None:
@@ -228,11 +229,11 @@ class Delivery:
         session = self.local.pop(out.by, None)
         if session is not None:
             for room in out.rooms:
-                self._leave(fold(room), session)
+                self._leave(room, session)
             log.info("%s disconnected (%s)", out.nick, out.reason)
         for room in out.rooms:
             # Each room hears it in the words of a departure from that room.
-            self._broadcast(fold(room), o.Parted(room, out.by, out.nick, out.reason), None)
+            self._broadcast(room, o.Parted(room, out.by, out.nick, out.reason), None)
 
     def _nick(self, out: o.NickChanged) -> None:
         session = self.local.get(out.by)
@@ -241,11 +242,11 @@ class Delivery:
             log.info("%s is now known as %s", out.old, out.new)
             self._own(out.by, out)
         if len(out.rooms) == 1:
-            self._broadcast(fold(out.rooms[0]), out, session)
+            self._broadcast(out.rooms[0], out, session)
             return
         seen: set[Session] = set() if session is None else {session}
         for room in out.rooms:  # someone in two of the rooms hears it once
-            for front, queues in self.rooms.get(fold(room), {}).items():
+            for front, queues in self.rooms.get(room, {}).items():
                 fresh = [s for s in queues if s not in seen]
                 if fresh:
                     seen.update(fresh)

@@ -37,6 +37,9 @@ LINGER = 5.0  # seconds a leaving client has to take its last lines
 FLOOD_NOTICE = "you are sending too fast; your lines are delayed, not lost"
 
 
+_DISCONNECT, _SETTINGS = i.Disconnect, i.Settings  # looked at for every intent
+
+
 def chat_settings(config: Config) -> CoreSettings:
     return CoreSettings(
         max_clients=config.max_clients,
@@ -149,9 +152,9 @@ class Server(Writer):
         outcomes = self.chat.apply(intent)
         if outcomes:
             self.delivery.deliver(outcomes)
-        if intent.__class__ is i.Disconnect:
+        if intent.__class__ is _DISCONNECT:
             self.delivery.local.pop(intent.id, None)  # type: ignore[union-attr]
-        elif intent.__class__ is i.Settings:  # a reload: the chat took the shared part
+        elif intent.__class__ is _SETTINGS:  # a reload: the chat took the shared part
             config = reload.config_of(intent)  # type: ignore[arg-type]
             if config is not None:
                 self.reconfigure(config)
