@@ -33,6 +33,7 @@ class CoreSettings:
 REPLICATED = tuple(f.name for f in dataclasses.fields(CoreSettings))
 
 Outcomes = list[o.Outcome]
+_Said = o.Said  # made for every chat line: no module lookup for it
 
 
 class Chat(RoomPowers):
@@ -168,7 +169,7 @@ class Chat(RoomPowers):
         if not intent.room and user.rooms:
             room = next(reversed(user.rooms))
             if user in room.members and "m" not in room.flags and not room.bans:
-                return [o.Said(room.name, user.id, user.nick, intent.text)]
+                return [_Said(room.name, user.id, user.nick, intent.text)]
         checked = self.speak_in(user, intent.room)
         if checked.__class__ is o.Error:
             return [checked]  # type: ignore[list-item]

@@ -22,6 +22,7 @@ from ..core.outcomes import Outcome
 from .linetext import ERRORS, HELP, INFO, REASON_SHOWN, TEXT_SHOWN, modes_text
 
 PROTOCOL = "line"
+_Say = i.Say  # made for every chat line: no module lookup for it
 COMMAND_SHOWN = 32  # an unknown command's name
 EMPTY: tuple[bytes, ...] = ()
 
@@ -122,7 +123,7 @@ class LineFront:
             if not text.startswith("//"):
                 return self._command(uid, text)
             text = text[1:]
-        return i.Say(uid, "", text.rstrip())
+        return _Say(uid, "", text.rstrip())
 
     def _command(self, uid: str, text: str) -> Intent:
         name, arg = p.split_command(text.strip())
