@@ -68,6 +68,9 @@ class Server(Writer):
         self.delivery.on_welcome = self._welcomed
         self.delivery.on_refused = self._refused
         self.delivery.on_bye = self._bye
+        # Bound once: apply runs for every intent, in every replica.
+        self._chat_apply = self.chat.apply
+        self._deliver_outcomes = self.delivery.deliver
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
@@ -149,9 +152,7 @@ class Server(Writer):
     # Events, in the bus's order: the same in every replica of the chat.
 
     def apply(self, intent: i.Intent) -> None:
-        outcomes = self.chat.apply(intent)
-        if outcomes:
-            self.delivery.deliver(outcomes)
+        self._deliver_outcomes(self._chat_apply(intent))
         if intent.__class__ is _DISCONNECT:
             self.delivery.local.pop(intent.id, None)  # type: ignore[union-attr]
         elif intent.__class__ is _SETTINGS:  # a reload: the chat took the shared part
