@@ -180,6 +180,9 @@ def test_invite_only_key_limit_and_bans(chat):
     assert chat.apply(i.Mode(c, "#dev", (("+b", ""),))) == [o.BanList(c, "#dev", ("carol!*@*",))]
     chat.apply(i.Mode(a, "#dev", (("-b", "CAROL!*@*"),)))
     assert chat.apply(i.Join(c, "#dev", "sesame"))[0] == o.Joined("#dev", c, "carol")
+    chat.apply(i.Part(c, "#dev"))
+    chat.apply(i.Invite(a, "carol", "#dev"))
+    assert chat.apply(i.Join(c, "#dev"))[0] == o.Joined("#dev", c, "carol")  # no key needed
 
 
 def test_modes_query_hides_the_key_from_outsiders(chat):

@@ -92,7 +92,7 @@ class RoomPowers:
             return "banned"
         if "i" in room.flags and not invited:
             return "invite_only"
-        if room.key and key != room.key:
+        if room.key and key != room.key and not invited:  # a line user cannot give one
             return "bad_key"
         if room.limit and len(room.members) >= room.limit:
             return "room_full"
