@@ -1,42 +1,41 @@
-"""Events between chat replicas: one order for everyone, whatever worker they come from.
+"""Intents between chat replicas: one order for everyone, whatever worker they come from.
 
 Every worker holds a replica of the whole chat state and changes it only by applying
-events (connect, line, disconnect, worker gone) in the order the bus gives them.  The same
-events in the same order give the same nicks, rooms, guest numbers and limits in every
-replica; each worker then writes only to its own clients.
+intents (chatd.core.intents: a connect, a chat line, a nick, a disconnect, a worker gone)
+in the order the bus gives them.  The same intents in the same order give the same nicks,
+rooms, guest numbers and limits in every replica; each worker then writes only to its own
+clients.
 
-- ``LocalBus``: one process; an event is applied the moment it is published.
+- ``LocalBus``: one process; an intent is applied the moment it is published.
 - ``HubLink`` (a worker) and ``Hub`` (the master): the hub reads frames from every worker
   and appends each, whole and in arrival order, to every worker's outbox; that order is
   the order.  A frame a worker had no business sending is that worker's fault, never the
   master's: the hub refuses it and the master replaces the worker.  A later broker
   (Redis) would be another Bus with the same two methods.
 
-Frames are a 4-byte big-endian length and a compact JSON array; the framing is sans-I/O
-and tested in memory like the client protocol.
+Frames are a 4-byte big-endian length and a versioned body (chatd.codec); the framing is
+sans-I/O and tested in memory like the client protocol.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Callable
-from typing import Any
 
-Event = list[Any]  # ["connect", member_id, ip] | ["line", id, text] | ["disconnect", id, why]
-HEADER = struct.Struct("!I")
+from . import codec
+from .codec import HEADER
+from .core.intents import USER_INTENTS, Intent
+
+Event = Intent  # what the bus carries
 
 MAX_LINE_BYTES = 1 << 20  # the top of max_line_bytes' range in config.py (a test holds them)
-# The longest frame a worker can have to send: a line event.  Its JSON takes at most 3
-# bytes per byte the client sent: an invalid byte becomes U+FFFD (3 bytes of UTF-8) and
-# JSON's escapes (\\, \", \t) take 2; control characters, which JSON would spell \u00XX,
-# never reach the bus (protocol.decode removes them).  The headroom is for the kind, the
-# member id and the brackets.  Frames from the master are not held to it (see HubLink).
+# The longest frame a worker can have to send: an intent that carries a line's text.  Its
+# JSON takes at most 3 bytes per byte the client sent: an invalid byte becomes U+FFFD (3
+# bytes of UTF-8) and JSON's escapes (\\, \", \t) take 2; control characters, which JSON
+# would spell \u00XX, never reach the bus (protocol.decode removes them).  The headroom is
+# for the kind, the member id, the other fields and the brackets (a mode change's few
+# bytes of JSON each: codec.MAX_CHANGES of them).  Frames from the master are not held to
+# it (see HubLink).
 MAX_FRAME = 3 * MAX_LINE_BYTES + (64 << 10)
-
-# What a worker may publish, each [kind, its own member id, a string]; the rest (gone,
-# settings, state) only the master says.
-WORKER_KINDS = frozenset({"connect", "line", "disconnect"})
 
 
 class BusError(Exception):
@@ -48,8 +47,7 @@ class BusError(Exception):
 
 
 def encode(event: Event) -> bytes:
-    body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-    return HEADER.pack(len(body)) + body
+    return codec.encode(event)
 
 
 class FrameSplitter:
@@ -100,25 +98,20 @@ class FrameSplitter:
 
 def decode(frame: bytes) -> Event:
     try:
-        event = json.loads(frame[4:])
-    except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
-        raise BusError(f"not JSON: {_show(frame[4:])} ({type(exc).__name__})") from None
-    if not isinstance(event, list) or not event or not isinstance(event[0], str):
-        raise BusError(f"not an event: {_show(frame[4:])}")
-    return event
+        return codec.decode_body(frame[4:])
+    except codec.CodecError as exc:
+        raise BusError(f"not an intent: {_show(frame[4:])} ({exc})") from None
 
 
 def check_from_worker(event: Event, worker: int) -> None:
     """Raises BusError unless event is one a worker publishes, about a member of its own:
     the master applies it to its replica and sends it to every worker, so a bad one must
-    stop here (a short event would break every replica's Chat.apply)."""
-    if event[0] not in WORKER_KINDS or len(event) != 3:
-        raise BusError(f"not an event a worker sends: {_show(event)}")
-    _, member, text = event
-    if not isinstance(member, str) or not member.startswith(f"{worker}:"):
-        raise BusError(f"an event about member {_show(member)}, not one of worker {worker}'s")
-    if not isinstance(text, str):
-        raise BusError(f"not an event a worker sends: {_show(event)}")
+    stop here.  Settings, state and gone only the master says."""
+    if event.__class__ not in USER_INTENTS:
+        raise BusError(f"not an intent a worker sends: {_show(event)}")
+    member = event.id  # type: ignore[union-attr]
+    if not member.startswith(f"{worker}:"):
+        raise BusError(f"an intent about member {_show(member)}, not one of worker {worker}'s")
 
 
 def _show(value: object) -> str:
@@ -137,7 +130,13 @@ class Bus:
 
 
 class LocalBus(Bus):
-    """One process: publishing is applying (the single-worker path costs a call)."""
+    """One process: publishing is applying; once deliver is set, publish is deliver
+    itself, so the single-worker path costs not even a call."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "deliver":
+            super().__setattr__("publish", value)
 
     def publish(self, event: Event) -> None:
         self.deliver(event)

@@ -1,7 +1,7 @@
 """One client: its socket, line parser, output queue, token bucket and close state.
 
-Output follows Redis's networking.c: the chat appends bytes objects (the same one for
-every recipient of a broadcast) to the member's queue and marks it dirty; the server
+Output follows Redis's networking.c: delivery appends bytes objects (the same one for
+every recipient of a broadcast) to the session's queue and marks it dirty; the server
 writes every dirty client once per loop tick with one ``send``, and registers a client
 for EVENT_WRITE only while bytes remain after that.  What a client leaves unread is
 capped: past ``max_send_buffer`` it is dropped as too slow.
@@ -10,15 +10,15 @@ capped: past ``max_send_buffer`` it is dropped as too slow.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from .chat import Member
+from .delivery import Delivery, FrontEnd, Session
 from .protocol import LineParser
 
 if TYPE_CHECKING:
     from .loop import Timer
-    from .server import Server
 
 READ_SIZE = 65536
 ROUNDING = 1e-4  # of a token: far above the clock's error, far below a line
@@ -30,13 +30,15 @@ IDLE = "idle timeout"
 SHUTDOWN = "server shutting down"
 
 
-class Connection(Member):
-    """A member with a socket; also the loop's callback for that socket."""
+class Connection(Session):
+    """A session with a socket; also the loop's callback for that socket."""
 
     __slots__ = (
         "sock",
         "fd",
-        "server",
+        "on_ready",
+        "outbox",
+        "leaving",
         "parser",
         "out_size",
         "counted",
@@ -53,13 +55,25 @@ class Connection(Member):
     )
 
     def __init__(
-        self, server: Server, sock: socket.socket, ip: str, now: float, member_id: str = ""
+        self,
+        sock: socket.socket,
+        ip: str,
+        now: float,
+        member_id: str,
+        front: FrontEnd,
+        outbox: Delivery,
+        leaving: list[Connection],
+        on_ready: Callable[[Connection, int], None],
+        max_line: int,
+        flood_burst: int,
     ) -> None:
-        super().__init__(ip, member_id)
+        super().__init__(member_id, ip, front)
         self.sock = sock
         self.fd = sock.fileno()
-        self.server = server
-        self.parser = LineParser(server.config.max_line_bytes)
+        self.on_ready = on_ready  # the server's
+        self.outbox = outbox  # whose dirty set says this session has output
+        self.leaving = leaving  # the server's queue of clients to disconnect
+        self.parser = LineParser(max_line)
         self.out_size = 0  # bytes of out known to be unsent, up to out[counted]
         self.counted = 0
         self.events = 0  # what the selector watches for now
@@ -67,7 +81,7 @@ class Connection(Member):
         self.aborted = False  # leaving without its pending output
         self.reading = True  # False while flood control holds its input back
         self.held_back = False  # out of tokens: the rest of its input waits in the parser
-        self.tokens = float(server.config.flood_burst)
+        self.tokens = float(flood_burst)
         self.tokens_at = now
         self.flood_notice_due = True
         self.last_active = now
@@ -82,19 +96,19 @@ class Connection(Member):
 
     def __call__(self, mask: int) -> None:
         """Readiness from the loop (no closure per client: memory counts at 10,000)."""
-        self.server.on_ready(self, mask)
+        self.on_ready(self, mask)
 
     def send(self, data: bytes) -> None:
-        """Queues a line of the server's own (the chat queues through the member)."""
+        """Queues a line of the server's own (the chat's go through delivery)."""
         if self.reason is None:
             self.out.append(data)
-            self.server.chat.dirty.add(self)
+            self.outbox.dirty.add(self)
 
     def close(self, reason: str) -> None:
         """Asks for the client to leave; the server does it after the current broadcast."""
         if self.reason is None:
             self.reason = reason
-            self.server.leaving.append(self)
+            self.leaving.append(self)
 
     def abort(self, reason: str) -> None:
         """Leaves without writing what is pending: the peer is gone or too slow."""

@@ -23,7 +23,8 @@ from typing import Any
 from . import config as cfg
 from . import logs, reload, systemd
 from .bus import BusError, Event, Hub, encode
-from .chat import Chat
+from .core.chat import Chat
+from .core.intents import Gone, State
 from .loop import Loop
 from .server import chat_settings
 from .sockets import describe, open_listener, recv_ready
@@ -118,7 +119,7 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
-        self.hub.add(slot, first=encode(["state", self.chat.snapshot()]))
+        self.hub.add(slot, first=encode(State(self.chat.snapshot())))
         child = Child(slot, pid, ours, heartbeat, self.loop.clock())
         self.children[slot] = child
         self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
@@ -155,8 +156,7 @@ class Master:
     # The bus.
 
     def _observe(self, event: Event) -> None:
-        self.chat.apply(event, {})  # checked by the hub first: its shape is sound
-        self.chat.dirty.clear()
+        self.chat.apply(event)  # checked by the hub first: its shape is sound
 
     def _on_child(self, child: Child, mask: int) -> None:
         if self.children.get(child.slot) is not child or child.events == 0:
@@ -268,7 +268,7 @@ class Master:
             log.info("worker %d stopped (%s)", child.slot, how)
             return
         log.warning("worker %d (pid %d) %s", child.slot, pid, how)
-        self.hub.announce(["gone", child.slot, "connection lost"])
+        self.hub.announce(Gone(child.slot, "connection lost"))
         if child.slot < self.config.worker_count():
             quick = self.loop.clock() - child.started < RESPAWN_BACKOFF
             if quick:  # crashing at start: do not spin

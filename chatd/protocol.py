@@ -7,9 +7,11 @@ tested in memory.  See docs/protocol.md for the contract itself.
 from __future__ import annotations
 
 import re
-import string
 import sys
 from typing import Final
+
+# The name rules and their folding are the chat's, one set for every protocol.
+from .core.names import fold, normalise_room, valid_nick  # noqa: F401
 
 CRLF: Final = b"\r\n"
 
@@ -232,31 +234,6 @@ def decode(line: bytes) -> str:
     return sanitise(line.decode("utf-8", "replace"))
 
 
-_NAME = "[A-Za-z][A-Za-z0-9_-]"
-NICK_RE: Final = re.compile(_NAME + "{0,23}")
-ROOM_RE: Final = re.compile(_NAME + "{0,31}")
-
-
-def valid_nick(name: str) -> bool:
-    return NICK_RE.fullmatch(name) is not None
-
-
-def normalise_room(name: str) -> str | None:
-    """'lobby' or '#lobby' -> '#lobby'; None if the name breaks the rules."""
-    bare = name[1:] if name.startswith("#") else name
-    return "#" + bare if ROOM_RE.fullmatch(bare) else None
-
-
-# str.lower() maps some non-ASCII letters into ASCII (KELVIN SIGN to 'k'), which would let
-# a look-alike run a command or reach a nick: names fold ASCII case only.
-_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def fold(name: str) -> str:
-    """The key of a nick, room or command name: ASCII letters lowered, nothing else."""
-    return name.lower() if name.isascii() else name.translate(_ASCII_LOWER)
-
-
 def split_command(text: str) -> tuple[str, str]:
     """'/MSG bob hi there' -> ('msg', 'bob hi there')."""
     name, _, rest = text[1:].partition(" ")
@@ -278,28 +255,32 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8") + CRLF
 
 
+# Each builds its line and encodes it in one step: a chat line is made once per room,
+# but it is made for every line anyone says.
+
+
 def chat(nick: str, text: str) -> bytes:
-    return encode(f"<{nick}> {text}")
+    return f"<{nick}> {text}\r\n".encode()
 
 
 def action(nick: str, text: str) -> bytes:
-    return encode(f"* {nick} {text}")
+    return f"* {nick} {text}\r\n".encode()
 
 
 def private(sender: str, text: str) -> bytes:
-    return encode(f"*{sender}* {text}")
+    return f"*{sender}* {text}\r\n".encode()
 
 
 def private_echo(recipient: str, text: str) -> bytes:
-    return encode(f"-> *{recipient}* {text}")
+    return f"-> *{recipient}* {text}\r\n".encode()
 
 
 def notice(text: str) -> bytes:
-    return encode("*** " + text)
+    return f"*** {text}\r\n".encode()
 
 
 def error(text: str) -> bytes:
-    return encode("*** error: " + text)
+    return f"*** error: {text}\r\n".encode()
 
 
 def too_long(max_line: int) -> bytes:

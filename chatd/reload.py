@@ -2,9 +2,9 @@
 there is one (by the single process otherwise), and the result goes to every server as
 one ordered "settings" event.
 
-The event is ``["settings", shared, config]``: every replica of the chat applies
-``shared`` (the settings that decide shared outcomes, chat.REPLICATED) at the same point
-of the event order, and each process's server applies the whole ``config`` to itself (its
+The event is ``Settings(shared, config)``: every replica of the chat applies ``shared``
+(the settings that decide shared outcomes, core.chat.REPLICATED) at the same point of the
+event order, and each process's server applies the whole ``config`` to itself (its
 log file and level, limits, flood control, motd).  No worker reads the file.
 """
 
@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from . import config as cfg
-from .bus import Event
-from .chat import REPLICATED
+from .core.chat import REPLICATED
+from .core.intents import Settings
 
 log = logging.getLogger("chatd.reload")
 
@@ -35,13 +35,13 @@ def read(running: cfg.Config, overrides: dict[str, Any]) -> cfg.Config | None:
         return None
 
 
-def event(config: cfg.Config) -> Event:
+def event(config: cfg.Config) -> Settings:
     shared = {key: getattr(config, key) for key in REPLICATED}
-    return ["settings", shared, dataclasses.asdict(config)]
+    return Settings(shared, dataclasses.asdict(config))
 
 
-def config_of(settings: Event) -> cfg.Config | None:
+def config_of(settings: Settings) -> cfg.Config | None:
     """The whole config a settings event carries (None: only the shared part)."""
-    if len(settings) < 3:
+    if settings.config is None:
         return None
-    return cfg.Config(**settings[2])
+    return cfg.Config(**settings.config)

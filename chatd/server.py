@@ -1,9 +1,10 @@
 """One server process: accepts clients, enforces limits, and wires the loop to the chat.
 
-The loop only moves bytes: lines go to the chat state, which hands the bytes to send back
-to the connections.  Clients that must leave are queued and dealt with after the current
-event (never in the middle of a broadcast), then every client with pending output is
-flushed, once per loop tick.
+The loop only moves bytes: each line becomes an intent at the edge (the connection's
+front-end), the bus puts the intents in order, the chat turns each into outcomes, and
+delivery hands the bytes to send back to the connections.  Clients that must leave are
+queued and dealt with after the current event (never in the middle of a broadcast), then
+every client with pending output is flushed, once per loop tick.
 """
 
 from __future__ import annotations
@@ -15,39 +16,43 @@ import selectors
 import socket
 
 from . import __version__, logs, reload
-from . import protocol as p
 from .acceptor import Acceptor
 from .bus import Bus, LocalBus
-from .chat import REPLICATED, Chat, ChatSettings
 from .config import Config
-from .connection import CLOSED, IDLE, SHUTDOWN, TOO_SLOW, Connection
+from .connection import CLOSED, IDLE, SHUTDOWN, Connection
+from .core import intents as i
+from .core import outcomes as o
+from .core.chat import REPLICATED, Chat, CoreSettings
+from .delivery import Delivery, Session
 from .loop import Loop, Timer
-from .memory import release_free_heap
+from .proto.line import LineFront, LineSettings
 from .sockets import tune_client_socket
+from .writer import Writer
 
 log = logging.getLogger("chatd.server")
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 LINGER = 5.0  # seconds a leaving client has to take its last lines
-FLOOD_NOTICE = p.error("you are sending too fast; your lines are delayed, not lost")
-BURST = 1000  # clients written in one tick: a burst (a join storm, a big room's chat)
-CALM = 0.5  # seconds after the last burst before freed heap goes back to the OS
+FLOOD_NOTICE = "you are sending too fast; your lines are delayed, not lost"
 
 
-def chat_settings(config: Config) -> ChatSettings:
-    return ChatSettings(
-        server_name=config.server_name,
-        motd=config.motd,
-        default_room=config.default_room,
-        log_messages=config.log_messages,
-        version=__version__,
+_DISCONNECT, _SETTINGS = i.Disconnect, i.Settings  # looked at for every intent
+
+
+def chat_settings(config: Config) -> CoreSettings:
+    return CoreSettings(
         max_clients=config.max_clients,
         max_clients_per_ip=config.max_clients_per_ip,
+        default_room=config.default_room,
     )
 
 
-class Server:
+def line_settings(config: Config) -> LineSettings:
+    return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+
+
+class Server(Writer):
     def __init__(
         self,
         config: Config,
@@ -58,11 +63,18 @@ class Server:
     ) -> None:
         self.loop = loop
         self.chat = Chat(chat_settings(config))
+        self.line = LineFront(line_settings(config))
+        self.delivery = Delivery(config.log_messages)
+        self.delivery.on_welcome = self._welcomed
+        self.delivery.on_refused = self._refused
+        self.delivery.on_bye = self._bye
+        # Bound once: apply runs for every intent, in every replica.
+        self._chat_apply = self.chat.apply
+        self._deliver_outcomes = self.delivery.deliver
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
         self.clients: dict[int, Connection] = {}  # by fd
-        self.local: dict[str, Connection] = {}  # our clients, by member id
         self.worker = worker
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
@@ -91,6 +103,8 @@ class Server:
             kept = {k: getattr(self.chat.settings, k) for k in REPLICATED}
             settings = dataclasses.replace(settings, **kept)
         self.chat.reconfigure(settings)
+        self.line.reconfigure(line_settings(config))
+        self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
@@ -110,47 +124,59 @@ class Server:
     def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away
         when the connect event is applied (limits hold across all workers)."""
+        front = self.line
         if self.shutting_down:
-            _refuse(sock, p.error("server shutting down"))
+            _refuse(sock, front.error("server shutting down"))
             return None
         tune_client_socket(sock)
         self._ids += 1
-        conn = Connection(self, sock, ip, self.loop.clock(), f"{self.worker}:{self._ids}")
+        conn = Connection(
+            sock,
+            ip,
+            self.loop.clock(),
+            f"{self.worker}:{self._ids}",
+            front,
+            self.delivery,
+            self.leaving,
+            self.on_ready,
+            self.config.max_line_bytes,
+            self.config.flood_burst,
+        )
         self.clients[conn.fd] = conn
-        self.local[conn.id] = conn
+        self.delivery.add(conn)
         conn.events = READ
         self.loop.register(sock, READ, conn)
-        self.bus.publish(["connect", conn.id, ip])
+        self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
         return conn
 
     # Events, in the bus's order: the same in every replica of the chat.
 
-    def apply(self, event: list) -> None:  # type: ignore[type-arg]
-        action = self.chat.apply(event, self.local)
-        kind = event[0]
-        if kind == "disconnect":
-            self.local.pop(event[1], None)
-        elif kind == "settings":  # a reload: the chat took the shared part, we take the rest
-            config = reload.config_of(event)
+    def apply(self, intent: i.Intent) -> None:
+        self._deliver_outcomes(self._chat_apply(intent))
+        if intent.__class__ is _DISCONNECT:
+            self.delivery.local.pop(intent.id, None)  # type: ignore[union-attr]
+        elif intent.__class__ is _SETTINGS:  # a reload: the chat took the shared part
+            config = reload.config_of(intent)  # type: ignore[arg-type]
             if config is not None:
                 self.reconfigure(config)
-        if action is None or not action[1].local:
+
+    # What the chat's outcomes ask of our connections (local sessions are Connections).
+
+    def _welcomed(self, session: Session) -> None:
+        self._arm_idle(session)  # type: ignore[arg-type]
+
+    def _bye(self, session: Session, reason: str) -> None:
+        session.close(reason)  # type: ignore[attr-defined]  # our sessions are Connections
+
+    def _refused(self, session: Session, refusal: o.Refused) -> None:
+        conn: Connection = session  # type: ignore[assignment]
+        if conn.reason is not None:  # with workers it may have left before this came back
             return
-        what, member, reason = action
-        conn: Connection = member  # type: ignore[assignment]  # local members are ours
-        if what == "joined":
-            self._arm_idle(conn)
-        elif what == "quit":
-            conn.close(reason)
-        elif what == "refuse":
-            self.local.pop(conn.id, None)
-            if conn.reason is not None:  # with workers it may have left before this came back
-                return
-            log.info("refused a client from %s: %s", conn.ip, reason)
-            conn.reason = reason
-            with contextlib.suppress(OSError):
-                conn.sock.send(p.error(reason))
-            self._close_now(conn)
+        log.info("refused a client from %s: %s", conn.ip, self.line.refusal_text(refusal))
+        conn.reason = refusal.code
+        with contextlib.suppress(OSError):
+            conn.sock.send(conn.front.refusal(refusal))
+        self._close_now(conn)
 
     # Client events.
 
@@ -183,12 +209,16 @@ class Server:
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         publish = self.bus.publish
+        parse = conn.front.parse
+        uid = conn.id
         for item in items:
             if item.__class__ is str:
                 if item:
-                    publish(["line", conn.id, item])
+                    intent = parse(uid, item)
+                    if intent is not None:
+                        publish(intent)
             else:
-                conn.send(p.too_long(parser.max_line))
+                conn.send(conn.front.too_long(parser.max_line))
             if conn.reason is not None:  # it quit: the rest goes nowhere
                 return
         if rate:
@@ -207,7 +237,7 @@ class Server:
         self._update_events(conn)
         if conn.flood_notice_due:
             conn.flood_notice_due = False
-            conn.send(FLOOD_NOTICE)
+            conn.send(conn.front.error(FLOOD_NOTICE))
         self._cancel_timer(conn)
         delay = conn.token_delay(self.config.flood_rate)
         conn.timer = self.loop.call_later(delay, lambda: self._release(conn))
@@ -271,7 +301,7 @@ class Server:
         if self.input_paused:  # we are not reading: silence proves nothing
             conn.last_active = self.loop.clock()
         if self.loop.clock() - conn.last_active >= timeout:
-            conn.send(p.error("idle timeout"))
+            conn.send(conn.front.error("idle timeout"))
             conn.close(IDLE)
             self.process_leaving()
         else:
@@ -288,11 +318,12 @@ class Server:
     def process_leaving(self) -> None:
         """Disconnects the clients that asked to leave; their rooms may make more leave."""
         while self.leaving:
-            batch, self.leaving = self.leaving, []
+            batch = self.leaving[:]  # the list itself stays: connections hold it
+            self.leaving.clear()
             for conn in batch:
                 self._cancel_timer(conn)
                 conn.held_back = False
-                self.bus.publish(["disconnect", conn.id, conn.reason or CLOSED])
+                self.bus.publish(i.Disconnect(conn.id, conn.reason or CLOSED))
                 if conn.aborted:
                     conn.out.clear()  # what the broadcast queued after the abort
                 if conn.out:
@@ -305,7 +336,7 @@ class Server:
         self.lingering.add(conn)
         conn.reading = False
         self._update_events(conn)
-        self.chat.dirty.add(conn)
+        self.delivery.dirty.add(conn)
         conn.timer = self.loop.call_later(LINGER, lambda: self._close_now(conn))
 
     def _close_now(self, conn: Connection) -> None:
@@ -322,76 +353,6 @@ class Server:
         if self.shutting_down and not self.clients:
             self.loop.stop()
 
-    # End of tick: write every client with new output, once.
-
-    def end_of_tick(self) -> None:
-        """Flushes the dirty clients; clients that leave meanwhile tell their rooms."""
-        while True:
-            if self.leaving:
-                self.process_leaving()
-            dirty = self.chat.dirty
-            if not dirty:
-                return
-            self.chat.dirty = set()
-            self._flush(dirty)
-            if len(dirty) >= BURST:
-                self._after_burst()
-
-    def _flush(self, dirty: set) -> None:  # type: ignore[type-arg]  # our members are Connections
-        """One send per client; the common case (all written) inline, as it is the hot path."""
-        for conn in dirty:
-            out = conn.out
-            if not out:
-                continue
-            if conn.out_size or conn.reason is not None:
-                self._flush_slow(conn)
-                continue
-            data = out[0] if len(out) == 1 else b"".join(out)
-            try:
-                sent = conn.sock.send(data)
-            except OSError:
-                sent = -1
-            if sent == len(data):
-                out.clear()
-            elif sent < 0:  # would block, or an error: the careful path tells which
-                self._flush_slow(conn)
-            else:  # a short write: keep the rest, never write again what went out
-                conn.keep_unsent(data, sent)
-                self._wait_writable(conn)
-
-    def _flush_slow(self, conn: Connection) -> None:
-        if conn.sock.fileno() < 0:
-            return
-        if conn.events & WRITE:  # its socket is full: EVENT_WRITE will say when
-            if conn.unsent() > self.max_send_buffer:
-                conn.abort(TOO_SLOW)
-        elif conn.flush():
-            if conn in self.lingering:
-                self._close_now(conn)
-        else:
-            self._wait_writable(conn)
-
-    def _wait_writable(self, conn: Connection) -> None:
-        """Bytes were left unwritten: wait for EVENT_WRITE, unless that is too much."""
-        if conn.out_size > self.max_send_buffer:
-            conn.abort(TOO_SLOW)
-        else:
-            self._update_events(conn)
-
-    def _after_burst(self) -> None:
-        """glibc keeps the heap a burst used; give it back once things are calm."""
-        self._last_burst = self.loop.clock()
-        if self._trim_timer is None:
-            self._trim_timer = self.loop.call_later(CALM, self._trim_heap)
-
-    def _trim_heap(self) -> None:
-        calm_at = self._last_burst + CALM
-        if self.loop.clock() < calm_at:
-            self._trim_timer = self.loop.call_at(calm_at, self._trim_heap)
-            return
-        self._trim_timer = None
-        release_free_heap()
-
     # Shutdown.
 
     def shutdown(self, grace: float = 3.0) -> None:
@@ -401,7 +362,7 @@ class Server:
         self.shutting_down = True
         log.info("shutting down: %d clients", len(self.clients))
         self.replace_listeners([])
-        self.chat.shutdown()
+        self.delivery.notify_all("server shutting down")
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN
             self._cancel_timer(conn)

@@ -14,15 +14,16 @@ from hypothesis import strategies as st
 
 from chatd.bus import BusError, FrameSplitter, Hub, HubLink, decode, encode
 from chatd.config import Config
+from chatd.core.intents import Connect, Gone, Say, Settings, State
 from chatd.loop import Loop
 from chatd.server import Server
 from chatd.worker import Heartbeat, LinkSocket
 
 EVENTS = st.lists(
     st.one_of(
-        st.tuples(st.just("line"), st.text(max_size=5), st.text(max_size=40)),
-        st.tuples(st.just("connect"), st.text(max_size=5), st.just("10.0.0.1")),
-    ).map(list),
+        st.builds(Say, st.text(max_size=5), st.text(max_size=5), st.text(max_size=40)),
+        st.builds(Connect, st.text(max_size=5), st.just("10.0.0.1")),
+    ),
     max_size=20,
 )
 
@@ -40,7 +41,7 @@ def test_any_split_of_the_bus_stream_yields_the_same_events(events, cuts):
 
 
 def test_text_survives_the_bus_exactly():
-    event = ["line", "0:1", "héllo \t☃ \ufffd"]
+    event = Say("0:1", "", "héllo \t☃ \ufffd")
     assert decode(encode(event)) == event
 
 
@@ -54,7 +55,7 @@ def test_hub_sends_every_frame_to_every_worker_in_one_order():
     hub = Hub()
     for worker in (0, 1, 2):
         hub.add(worker)
-    a, b = encode(["line", "0:1", "first"]), encode(["line", "1:1", "second"])
+    a, b = encode(Say("0:1", "", "first")), encode(Say("1:1", "", "second"))
     hub.received(0, a[:3])
     hub.received(1, b)
     hub.received(0, a[3:])
@@ -66,7 +67,7 @@ def test_hub_backlog_is_capped_not_unbounded():
     hub = Hub(max_backlog=100)
     hub.add(0)
     hub.add(1)
-    frame = encode(["line", "0:1", "x" * 40])
+    frame = encode(Say("0:1", "", "x" * 40))
     hub.received(0, frame)
     hub.put_back(0, hub.take_output(0))  # worker 0 could not take it
     assert hub.stuck() == []
@@ -209,7 +210,7 @@ def test_a_gone_worker_users_leave_their_rooms(cluster):
     c = cluster()
     a, _b = c.connect(0), c.connect(1)
     a.lines()
-    c.hub.announce(["gone", 1, "connection lost"])
+    c.hub.announce(Gone(1, "connection lost"))
     c.step()
     assert a.lines() == ["*** guest2 left #lobby (connection lost)"]
     assert list(c.workers[0].server.chat.nicks) == ["guest1"]
@@ -228,7 +229,7 @@ def test_quit_and_disconnect_cross_workers(cluster):
 
 def test_a_late_worker_gets_the_chat_as_it_stands(cluster):
     from chatd.bus import encode
-    from chatd.chat import Chat, ChatSettings
+    from chatd.core.chat import Chat
 
     c = cluster()
     a, b = c.connect(0), c.connect(1)
@@ -236,12 +237,12 @@ def test_a_late_worker_gets_the_chat_as_it_stands(cluster):
     a.send("/nick alice", "/join dev")
     c.step()
     # What the master does for a new worker: its own replica's snapshot comes first.
-    master = Chat(ChatSettings())
+    master = Chat()
     for w in c.workers[:1]:
         master.restore(w.server.chat.snapshot())
     late = Worker(2)
     c.workers.append(late)
-    c.hub.add(2, first=encode(["state", master.snapshot()]))
+    c.hub.add(2, first=encode(State(master.snapshot())))
     newcomer = c.connect(2, read_greeting=False)
     greeting = newcomer.lines()
     assert greeting[-2:] == [
@@ -268,7 +269,7 @@ def test_shared_settings_change_in_the_event_order(cluster):
         w.server.reconfigure(dataclasses.replace(w.config, max_clients=2))
     assert all(w.server.chat.settings.max_clients == 10 for w in c.workers)
     shared = {"max_clients": 2, "max_clients_per_ip": 0, "default_room": "lobby"}
-    c.hub.announce(["settings", shared])
+    c.hub.announce(Settings(shared))
     c.step()
     third = c.connect(1, read_greeting=False)
     assert third.lines() == ["*** error: server is full (max 2 clients)"]
@@ -353,9 +354,9 @@ def test_a_master_that_stops_reading_pauses_input_instead_of_growing_the_worker(
         assert conn.events & selectors.EVENT_READ
         for _ in range(500):
             w.serve()
-            if len([f for f in w.frames if decode(f)[0] == "line"]) == sent:
+            if len([f for f in w.frames if isinstance(decode(f), Say)]) == sent:
                 break
-        texts = [decode(f)[2] for f in w.frames if decode(f)[0] == "line"]
+        texts = [decode(f).text for f in w.frames if isinstance(decode(f), Say)]
         assert texts == ["x" * 2000] * sent
     finally:
         w.close()

@@ -25,6 +25,8 @@ from chatd.bus import (
     encode,
 )
 from chatd.config import VALIDATORS
+from chatd.core.intents import Connect, Disconnect, Say, State
+from chatd.proto.line import LineFront
 
 
 def test_the_bus_bound_is_the_top_of_max_line_bytes_range():
@@ -33,10 +35,10 @@ def test_the_bus_bound_is_the_top_of_max_line_bytes_range():
         VALIDATORS["max_line_bytes"](MAX_LINE_BYTES + 1)
 
 
-def _line_event(raw: bytes, max_line: int = MAX_LINE_BYTES) -> list:
+def _line_event(raw: bytes, max_line: int = MAX_LINE_BYTES) -> Say:
     """What a worker publishes for one client line (the longest member id it can have)."""
     (text,) = parse(raw + b"\n", max_line)
-    return ["line", "255:18446744073709551615", text]
+    return Say("255:18446744073709551615", "", text)
 
 
 @pytest.mark.parametrize("byte", [b"\xfe", b"\x80", b"\\", b'"', b"\t", b"\xe2\x82"])
@@ -44,6 +46,21 @@ def test_the_longest_line_fits_in_a_frame_however_it_grows(byte):
     raw = (byte * MAX_LINE_BYTES)[: MAX_LINE_BYTES - 1] + b"x"  # not blank, even for tabs
     frame = encode(_line_event(raw))
     assert FrameSplitter().feed(frame) == [frame]  # the master's splitter takes it
+
+
+@pytest.mark.parametrize(
+    "command",
+    [b"", b"/me ", b"/nick ", b"/msg bob ", b"/msg ", b"/topic ", b"/kick ", b"/kick bob ",
+     b"/invite ", b"/away ", b"/quit ", b"/join ", b"/mode +ovbkl ", b"/x"],
+)  # fmt: skip
+@pytest.mark.parametrize("byte", [b"\xfe", b'"', b"a", b"a "])
+def test_the_longest_line_fits_in_a_frame_whatever_command_it_is(command, byte):
+    raw = command + (byte * MAX_LINE_BYTES)[: MAX_LINE_BYTES - len(command) - 1] + b"x"
+    (text,) = parse(raw + b"\n", MAX_LINE_BYTES)
+    intent = LineFront().parse("255:18446744073709551615", text)
+    assert intent is not None
+    frame = encode(intent)
+    assert FrameSplitter().feed(frame) == [frame]
 
 
 @pytest.mark.parametrize("value", range(256))
@@ -69,32 +86,38 @@ def _two_workers() -> Hub:
     return hub
 
 
-GOOD = encode(["line", "0:1", "before"])
+GOOD = encode(Say("0:1", "", "before"))
 
 
-def _raw(body: bytes) -> bytes:
-    return HEADER.pack(len(body)) + body
+def _raw(body: bytes, version: bytes = b"\x01") -> bytes:
+    return HEADER.pack(len(version + body)) + version + body
 
 
 BAD_FRAMES = {
     "oversized": HEADER.pack(MAX_FRAME + 1),
-    "not JSON": _raw(b'["line", '),
-    "not UTF-8": _raw(b'["line","0:1","\xff"]'),
+    "no version": _raw(b'["say","0:1","","x"]', version=b""),
+    "a later version": _raw(b'["say","0:1","","x"]', version=b"\x02"),
+    "not JSON": _raw(b'["say", '),
+    "not UTF-8": _raw(b'["say","0:1","","\xff"]'),
     "deeply nested": _raw(b"[" * 100_000 + b"]" * 100_000),
-    "not a list": _raw(b'{"line": 1}'),
+    "not a list": _raw(b'{"say": 1}'),
     "empty": _raw(b"[]"),
     "unknown kind": _raw(b'["shout","0:1","x"]'),
     "kind not a string": _raw(b'[1,"0:1","x"]'),
-    "too short": _raw(b'["line","0:1"]'),
-    "too long": _raw(b'["line","0:1","x","y"]'),
-    "text not a string": _raw(b'["line","0:1",5]'),
+    "too short": _raw(b'["say","0:1",""]'),
+    "too long": _raw(b'["say","0:1","","x","y"]'),
+    "text not a string": _raw(b'["say","0:1","",5]'),
     "address not a string": _raw(b'["connect","0:1",null]'),
+    "flag not a boolean": _raw(b'["connect","0:1","::1","line",1]'),
+    "time not a number": _raw(b'["topic","0:1","","x","now"]'),
+    "a mode change not a pair": _raw(b'["mode","0:1","#a",[["+o"]]]'),
+    "too many mode changes": _raw(b'["mode","0:1","#a",[' + b",".join([b'["+t",""]'] * 65) + b"]]"),
     "id not a string": _raw(b'["disconnect",1,"closed"]'),
-    "another worker's member": _raw(b'["line","1:1","x"]'),
-    "a prefix that is not its slot": _raw(b'["line","01:1","x"]'),
+    "another worker's member": _raw(b'["say","1:1","","x"]'),
+    "a prefix that is not its slot": _raw(b'["say","01:1","","x"]'),
     "the master's gone": _raw(b'["gone",1,"connection lost"]'),
     "the master's settings": _raw(b'["settings",{"max_clients":1}]'),
-    "the master's state": _raw(b'["state",{"guests":0,"settings":{},"rooms":[]}]'),
+    "the master's state": _raw(b'["state",{"version":2,"guests":0,"settings":{},"rooms":[]}]'),
 }
 
 
@@ -105,32 +128,48 @@ def test_a_bad_frame_is_its_workers_fault_and_the_rest_keep_flowing(bad):
     hub.add(0)
     hub.add(1)
     with pytest.raises(BusError):
-        hub.received(0, GOOD + bad + encode(["line", "0:2", "after"]))
+        hub.received(0, GOOD + bad + encode(Say("0:2", "", "after")))
     # What came before the bad frame is that worker's too, and went out in order.
     assert hub.take_output(1) == GOOD
     assert seen == [decode(GOOD)]
     hub.remove(0)  # as the master does: the worker is replaced
-    other = encode(["line", "1:7", "still flowing"])
+    other = encode(Say("1:7", "", "still flowing"))
     hub.received(1, other)
     assert hub.take_output(1) == other
-    assert seen[-1] == ["line", "1:7", "still flowing"]
+    assert seen[-1] == Say("1:7", "", "still flowing")
 
 
 def test_the_events_a_worker_publishes_pass():
     hub = _two_workers()
-    events = [["connect", "1:3", "::1"], ["line", "1:3", "hi"], ["disconnect", "1:3", "bye"]]
+    events = [Connect("1:3", "::1"), Say("1:3", "", "hi"), Disconnect("1:3", "bye")]
     hub.received(1, b"".join(map(encode, events)))
     assert [decode(f) for f in FrameSplitter().feed(hub.take_output(0))] == events
 
 
 def _big_snapshot(users: int) -> dict:
-    members = [[f"1:{i}", "2001:db8::1234:5678", f"user{i:018d}"] for i in range(users)]
-    return {"guests": users, "settings": {"max_clients": 10**6}, "rooms": [["#crowd", members]]}
+    ip = "2001:db8::1234:5678"
+    return {
+        "version": 2,
+        "guests": users,
+        "settings": {"max_clients": 10**6},
+        "users": [
+            [f"1:{i}", ip, "line", True, f"user{i:018d}", False, None, ["#crowd"]]
+            for i in range(users)
+        ],
+        "rooms": [
+            [
+                "#crowd",
+                ["", "", 0.0],
+                ["n", "", 0, [], []],
+                [[f"1:{i}", 0] for i in range(users)],
+            ]
+        ],
+    }
 
 
 def test_a_snapshot_larger_than_any_worker_frame_reaches_a_new_worker():
     snapshot = _big_snapshot(80_000)
-    first = encode(["state", snapshot])
+    first = encode(State(snapshot))
     assert len(first) > MAX_FRAME
     hub = Hub(max_backlog=1 << 20)
     hub.add(0, first=first)
@@ -141,7 +180,7 @@ def test_a_snapshot_larger_than_any_worker_frame_reaches_a_new_worker():
     data = hub.take_output(0)
     for start in range(0, len(data), 1 << 20):  # as the worker reads it
         link.received(data[start : start + (1 << 20)])
-    assert got == [["state", snapshot]]
+    assert got == [State(snapshot)]
 
 
 def test_a_worker_restores_a_large_snapshot_over_its_socket():
@@ -149,7 +188,7 @@ def test_a_worker_restores_a_large_snapshot_over_its_socket():
     try:
         snapshot = _big_snapshot(80_000)
         w.hub.remove(0)
-        w.hub.add(0, first=encode(["state", snapshot]))
+        w.hub.add(0, first=encode(State(snapshot)))
         for _ in range(200):
             w.serve()
             if len(w.worker.server.chat.nicks) == 80_000:
@@ -172,7 +211,7 @@ def test_a_worker_restores_a_large_snapshot_over_its_socket():
 
 
 def test_a_long_frame_arriving_in_small_pieces_costs_linear_time():
-    frame = encode(["line", "0:1", "x" * (16 << 20)])
+    frame = encode(Say("0:1", "", "x" * (16 << 20)))
     splitter = FrameSplitter(max_frame=None)
     started = time.process_time()
     frames = []

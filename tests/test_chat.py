@@ -1,45 +1,15 @@
-"""Nicks, rooms and commands, in memory: members are fakes that record their bytes."""
+"""Nicks, rooms and commands, in memory: the chat, the line front-end and delivery, with
+sessions that record their bytes."""
 
 from __future__ import annotations
 
 import pytest
-
-from chatd.chat import Chat, ChatSettings, Member
-
-
-class Client:
-    """A member whose queued output the test reads."""
-
-    def __init__(self, chat: Chat) -> None:
-        self.chat = chat
-        self.member = Member("test")
-        chat.connect(self.member)
-
-    def say(self, text: str) -> None:
-        self.chat.line(self.member, text)
-
-    def take(self) -> list[str]:
-        lines = [d.decode() for d in self.member.out]
-        self.member.out.clear()
-        for line in lines:
-            assert line.endswith("\r\n")
-        return [line[:-2] for line in lines]
-
-    @property
-    def nick(self) -> str:
-        return self.member.nick
+from memory import Client, World, join
 
 
 @pytest.fixture
-def chat() -> Chat:
-    return Chat(ChatSettings(server_name="testhost", motd="line one\n\nline two", version="9"))
-
-
-def join(chat: Chat, n: int = 1) -> list[Client]:
-    clients = [Client(chat) for _ in range(n)]
-    for c in clients:
-        c.take()
-    return clients
+def chat() -> World:
+    return World(server_name="testhost", motd="line one\n\nline two", version="9")
 
 
 def test_greeting_names_server_motd_nick_and_room(chat):
@@ -64,7 +34,7 @@ def test_second_client_sees_the_room_and_the_room_sees_it(chat):
 
 def test_guest_numbers_count_up_and_are_never_reused(chat):
     a, b = join(chat, 2)
-    chat.disconnect(b.member, "quit")
+    b.disconnect("quit")
     c = Client(chat)
     assert c.nick == "guest3"
     a.say("/nick guest4")
@@ -81,10 +51,26 @@ def test_chat_is_relayed_to_the_others_never_echoed(chat):
 
 def test_broadcast_hands_every_recipient_the_same_bytes_object(chat):
     a, b, c = join(chat, 3)
-    chat.dirty.clear()
+    chat.delivery.take_dirty()
     a.say("one encode")
-    assert b.member.out[0] is c.member.out[0]
-    assert b.member in chat.dirty and c.member in chat.dirty
+    assert b.session.out[0] is c.session.out[0]
+    assert b.session in chat.delivery.dirty and c.session in chat.delivery.dirty
+
+
+def test_a_room_is_marked_dirty_once_per_tick_and_newcomers_still_are(chat):
+    a, b = join(chat, 2)
+    chat.delivery.take_dirty()
+    a.say("one")
+    chat.delivery.dirty.discard(b.session)  # as if: marked once, not again per line
+    a.say("two")
+    assert b.session not in chat.delivery.dirty  # the room's sessions are not re-added
+    c = Client(chat)  # joins the marked room in the same tick
+    c.take()
+    a.say("three")
+    assert c.take() == ["<guest1> three"] and c.session in chat.delivery.dirty
+    chat.delivery.take_dirty()
+    a.say("four")  # a new tick marks the room afresh
+    assert {b.session, c.session} <= chat.delivery.dirty
 
 
 def test_double_slash_sends_a_literal_slash(chat):
@@ -218,15 +204,14 @@ def test_quit_says_bye_closes_and_the_room_sees_the_reason(chat):
     a, b = join(chat, 2)
     a.say("/quit gotta go")
     assert a.take() == ["*** Bye"]
-    assert a.member.quit == "gotta go"
-    chat.disconnect(a.member, a.member.quit)
+    assert a.quit_reason == "gotta go"
     assert b.take() == ["*** guest1 left #lobby (gotta go)"]
 
 
 def test_quit_without_reason(chat):
     (a,) = join(chat)
     a.say("/quit")
-    assert a.member.quit == "quit"
+    assert a.quit_reason == "quit"
 
 
 def test_unknown_command(chat):
@@ -256,27 +241,27 @@ def test_disconnect_tells_the_room_and_frees_the_nick(chat):
     a, b = join(chat, 2)
     a.say("/nick alice")
     b.take()
-    chat.disconnect(a.member, "connection closed")
+    a.disconnect("connection closed")
     assert b.take() == ["*** alice left #lobby (connection closed)"]
     b.say("/nick alice")
     assert b.take() == ["*** You are now alice"]
-    chat.disconnect(a.member, "twice")  # a second disconnect is harmless
+    a.disconnect("twice")  # a second disconnect is harmless
     assert b.take() == []
 
 
 def test_empty_room_disappears_on_disconnect(chat):
     (a,) = join(chat)
-    chat.disconnect(a.member, "bye")
-    assert chat.rooms == {}
+    a.disconnect("bye")
+    assert chat.chat.rooms == {}
 
 
 def test_custom_default_room():
-    chat = Chat(ChatSettings(default_room="#Main"))
+    chat = World(default_room="#Main")
     a = Client(chat)
     assert a.take()[-1] == "*** You joined #Main (1 users: guest1)"
 
 
 def test_shutdown_tells_everyone(chat):
     a, b = join(chat, 2)
-    chat.shutdown()
+    chat.delivery.notify_all("server shutting down")
     assert a.take() == b.take() == ["*** server shutting down"]

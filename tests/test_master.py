@@ -48,6 +48,10 @@ class Kills:
 
 def test_a_bad_frame_from_a_worker_replaces_it_and_the_master_goes_on():
     from chatd.bus import FrameSplitter, decode, encode
+    from chatd.codec import HEADER
+    from chatd.core.intents import Connect, Gone, Say
+
+    short = b'\x01["say","1:1"]'  # a Say without its room and text
 
     master = Master(Config(server_name="test", workers=2), [], {})
     kills = Kills(master)
@@ -55,23 +59,23 @@ def test_a_bad_frame_from_a_worker_replaces_it_and_the_master_goes_on():
         bad, bad_end = _child(master, 1, 201)
         good, good_end = _child(master, 0, 202)
         good_end.setblocking(False)
-        good_end.send(encode(["connect", "0:1", "10.0.0.1"]))
+        good_end.send(encode(Connect("0:1", "10.0.0.1")))
         master._on_child(good, selectors.EVENT_READ)
-        bad_end.send(encode(["connect", "1:1", "10.0.0.2"]) + encode(["line", "1:1"]))
-        master._on_child(bad, selectors.EVENT_READ)  # a short event: IndexError in the chat
+        bad_end.send(encode(Connect("1:1", "10.0.0.2")) + HEADER.pack(len(short)) + short)
+        master._on_child(bad, selectors.EVENT_READ)  # a short intent: refused, not applied
         assert kills.sent == [(201, signal.SIGKILL)]
         assert 1 not in master.hub.outboxes  # nothing more to or from it
-        good_end.send(encode(["line", "0:1", "still here"]))
+        good_end.send(encode(Say("0:1", "", "still here")))
         master._on_child(good, selectors.EVENT_READ)
         master.flush()
         master._reap(201, signal.SIGKILL)  # its users leave as when a worker dies
         master.flush()
         events = [decode(f) for f in FrameSplitter().feed(good_end.recv(1 << 16))]
         assert events == [
-            ["connect", "0:1", "10.0.0.1"],
-            ["connect", "1:1", "10.0.0.2"],
-            ["line", "0:1", "still here"],
-            ["gone", 1, "connection lost"],
+            Connect("0:1", "10.0.0.1"),
+            Connect("1:1", "10.0.0.2"),
+            Say("0:1", "", "still here"),
+            Gone(1, "connection lost"),
         ]
         assert sorted(m.id for m in master.chat.nicks.values()) == ["0:1"]
     finally:

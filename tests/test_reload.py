@@ -84,7 +84,7 @@ def test_the_event_survives_the_bus():
     new = dataclasses.replace(BASE, motd="x", workers="auto", log_file="/tmp/x.log")
     event = decode(encode(reload.event(new)))
     assert reload.config_of(event) == new
-    assert event[1] == {"max_clients": 50, "max_clients_per_ip": 20, "default_room": "lobby"}
+    assert event.shared == {"max_clients": 50, "max_clients_per_ip": 20, "default_room": "lobby"}
 
 
 # Every worker applies the event at its place in the order; nobody reads a file.
@@ -256,7 +256,7 @@ def test_the_single_process_reads_once_and_applies_the_same_event(tmp_path, load
         runner.handle_hup()
         assert loads == [path]
         assert runner.server.config.max_line_bytes == 100
-        assert runner.server.chat.settings.motd == "new motd"
+        assert runner.server.line.settings.motd == "new motd"
         assert runner.config == runner.server.config
     finally:
         runner.loop.close()
@@ -269,7 +269,7 @@ def test_a_worker_ignores_sighup_its_master_reloads(tmp_path, loads):
     try:
         runner.handle_hup()
         assert loads == []
-        assert runner.server.chat.settings.motd == "old motd"
+        assert runner.server.line.settings.motd == "old motd"
     finally:
         runner.loop.close()
         ours.close()

@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import memory
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from memory import World
 
 from chatd import protocol as p
-from chatd.chat import Chat, ChatSettings, Member
 from chatd.protocol import LineParser
 
 KELVIN = "\u212a"  # KELVIN SIGN: str.lower() makes it an ASCII 'k'
@@ -21,40 +22,30 @@ TAGS = [chr(c) for c in range(0xE0000, 0xE0080)]
 REMOVED = BIDI + SEPARATORS + TAGS
 
 
-class Client:
-    """A member fed the way the server feeds it: bytes through the line parser."""
+class Client(memory.Client):
+    """A user fed the way the server feeds it: bytes through the line parser."""
 
-    def __init__(self, chat: Chat) -> None:
-        self.chat = chat
-        self.member = Member("test")
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
         self.parser = LineParser(4096)
-        chat.connect(self.member)
 
     def say(self, text: str) -> None:
         self.parser.feed(text.encode("utf-8", "surrogatepass") + b"\n")
         for line in self.parser.take(-1):
             assert isinstance(line, str)
             if line:  # "" is input that carries nothing (the server spends a token on it)
-                self.chat.line(self.member, line)
-
-    def take(self) -> list[str]:
-        lines = [d.decode() for d in self.member.out]
-        self.member.out.clear()
-        for line in lines:
-            assert line.endswith("\r\n")
-        return [line[:-2] for line in lines]
+                super().say(line)
 
     def quit(self) -> None:
-        assert self.member.quit is not None
-        self.chat.disconnect(self.member, self.member.quit)
+        assert self.quit_reason is not None  # and the room has heard it
 
 
 @pytest.fixture
-def chat() -> Chat:
-    return Chat(ChatSettings(server_name="testhost", version="9"))
+def chat() -> World:
+    return World(server_name="testhost", version="9")
 
 
-def clients(chat: Chat, n: int) -> list[Client]:
+def clients(chat: World, n: int) -> list[Client]:
     made = [Client(chat) for _ in range(n)]
     for c in made:
         c.take()
@@ -68,7 +59,7 @@ def test_a_look_alike_command_name_is_unknown(chat):
     a, b = clients(chat, 2)
     a.say(f"/nic{KELVIN} bob")
     assert a.take() == [f"*** error: unknown command /nic{KELVIN} (try /help)"]
-    assert a.member.nick == "guest1" and b.take() == []
+    assert a.nick == "guest1" and b.take() == []
 
 
 def test_command_names_still_fold_ascii_case(chat):
@@ -123,11 +114,8 @@ def test_split_command_folds_the_name_by_ascii_only():
 HOSTILE_NAME = "evil\r\n*** You are admin\x1b[2J\x07\u202e\x00"
 
 
-def greeting(settings: ChatSettings) -> list[bytes]:
-    chat = Chat(settings)
-    member = Member("test")
-    chat.connect(member)
-    return member.out
+def greeting(**settings: object) -> list[bytes]:
+    return memory.Client(World(**settings)).session.out
 
 
 def assert_one_clean_line_each(lines: list[bytes]) -> None:
@@ -139,7 +127,7 @@ def assert_one_clean_line_each(lines: list[bytes]) -> None:
 
 
 def test_server_name_cannot_add_a_line_or_a_control_to_the_greeting():
-    lines = greeting(ChatSettings(server_name=HOSTILE_NAME, version="9"))
+    lines = greeting(server_name=HOSTILE_NAME, version="9")
     assert_one_clean_line_each(lines)
     assert lines[0] == b"*** Welcome to evil*** You are admin[2J (chatd 9)\r\n"
     assert [d for d in lines if d.startswith(b"*** You are ")] == [b"*** You are guest1\r\n"]
@@ -147,7 +135,7 @@ def test_server_name_cannot_add_a_line_or_a_control_to_the_greeting():
 
 def test_motd_lines_are_sanitised_and_split_only_at_line_ends():
     motd = "one\x1b[31m red\u2066\rtwo\n\x1b\n\u2028\nthree\r\nfour\x85"
-    lines = greeting(ChatSettings(server_name="x", motd=motd))
+    lines = greeting(server_name="x", motd=motd)
     assert_one_clean_line_each(lines)
     # A bare CR is removed like any control; only LF (or CR LF) ends a motd line, and a
     # line with nothing left after sanitising is left out like a blank one.
@@ -156,15 +144,14 @@ def test_motd_lines_are_sanitised_and_split_only_at_line_ends():
 
 
 def test_reloaded_server_name_is_sanitised_too(chat):
-    chat.reconfigure(dataclasses.replace(chat.settings, server_name="a\nb\x1b"))
-    member = Member("test")
-    chat.connect(member)
-    assert member.out[0] == b"*** Welcome to ab (chatd 9)\r\n"
+    chat.line.reconfigure(dataclasses.replace(chat.line.settings, server_name="a\nb\x1b"))
+    out = memory.Client(chat).session.out
+    assert out[0] == b"*** Welcome to ab (chatd 9)\r\n"
 
 
 def test_operator_text_with_lone_surrogates_does_not_break_the_greeting():
     # YAML's "\ud800" escape gives a str that UTF-8 cannot encode.
-    lines = greeting(ChatSettings(server_name="x\ud800y", motd="a\udfffb"))
+    lines = greeting(server_name="x\ud800y", motd="a\udfffb")
     assert_one_clean_line_each(lines)
     assert lines[0].startswith(b"*** Welcome to xy") and lines[1] == b"*** ab\r\n"
 
@@ -246,7 +233,7 @@ def test_quit_reason_cannot_be_padded_to_look_like_a_server_line(chat):
 def test_quit_reason_is_capped_at_120_characters_with_an_ellipsis(chat):
     a, b = clients(chat, 2)
     a.say("/quit " + "😀" * 200)
-    assert a.member.quit == "😀" * 119 + "…"
+    assert a.quit_reason == "😀" * 119 + "…"
     a.quit()
     assert b.take() == [f"*** guest1 left #lobby ({'😀' * 119}…)"]
 
@@ -254,7 +241,7 @@ def test_quit_reason_is_capped_at_120_characters_with_an_ellipsis(chat):
 def test_quit_reason_at_the_cap_is_not_cut(chat):
     (a,) = clients(chat, 1)
     a.say("/quit " + "r" * 120)
-    assert a.member.quit == "r" * 120
+    assert a.quit_reason == "r" * 120
 
 
 def test_quoted_arguments_in_errors_collapse_white_space_and_are_capped(chat):

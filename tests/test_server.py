@@ -575,7 +575,7 @@ def test_log_messages_logs_chat_text(harness, caplog):
 
 
 def test_freed_heap_goes_back_to_the_os_once_a_burst_is_over(harness, monkeypatch):
-    from chatd import server as server_module
+    from chatd import writer as server_module  # the output half of the server
 
     trims: list[float] = []
     monkeypatch.setattr(server_module, "BURST", 3)
