@@ -29,6 +29,17 @@ def chatd_command(*args: str) -> list[str]:
     return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "chatd", *args]
 
 
+def socket_activated(listener: socket.socket, *args: str) -> subprocess.Popen[bytes]:
+    """chatd started as systemd starts it: listener as fd 3, LISTEN_PID its own pid."""
+    command = " ".join(chatd_command(*args))
+    return subprocess.Popen(
+        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
+        preexec_fn=lambda: os.dup2(listener.fileno(), 3),
+        stderr=subprocess.PIPE,
+        close_fds=False,
+    )
+
+
 class Chatd:
     """chatd in the foreground, its stderr captured; the port is read from its log."""
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import Chatd, TcpPeer, free_port
+from e2e import Chatd, TcpPeer, free_port, socket_activated
 
 pytestmark = pytest.mark.e2e
 
@@ -256,24 +256,12 @@ def test_without_a_config_file_a_signal_reopens_every_process_log(tmp_path, work
 
 def test_under_socket_activation_with_workers_a_new_port_is_said_once(tmp_path):
     import socket
-    import subprocess
-
-    from e2e import chatd_command
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     path = config(tmp_path, "workers: 2\nport: 1\n")  # never bound: the socket is systemd's
 
-    def as_fd_3() -> None:
-        os.dup2(listener.fileno(), 3)
-
-    command = " ".join(chatd_command("--config", path))
-    proc = subprocess.Popen(
-        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
-        preexec_fn=as_fd_3,
-        stderr=subprocess.PIPE,
-        close_fds=False,
-    )
+    proc = socket_activated(listener, "--config", path)
     try:
         peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
         peer.greeted()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import BIN, Chatd, TcpPeer, chatd_command
+from e2e import BIN, Chatd, TcpPeer, chatd_command, socket_activated
 
 from chatd import systemd
 from chatd.daemon import Pidfile, PidfileError
@@ -108,16 +108,7 @@ def test_socket_activation_uses_the_inherited_listener(tmp_path):
     config = tmp_path / "chatd.yaml"
     config.write_text("port: 1\n")  # never bound: the socket is systemd's
 
-    def as_fd_3() -> None:
-        os.dup2(listener.fileno(), 3)
-
-    command = " ".join(chatd_command("--config", str(config)))
-    proc = subprocess.Popen(
-        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
-        preexec_fn=as_fd_3,
-        stderr=subprocess.PIPE,
-        close_fds=False,
-    )
+    proc = socket_activated(listener, "--config", str(config))
     try:
         peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
         assert peer.greeted() == "guest1"

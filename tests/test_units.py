@@ -69,21 +69,13 @@ def test_an_ipv6_inherited_socket_compares_by_address_not_spelling():
 
 def _activated_stderr(tmp_path: Path, config_text: str, listener: socket.socket) -> bytes:
     """chatd started as systemd would with listener as fd 3; its log until it serves."""
-    import os
     import signal
-    import subprocess
 
-    from e2e import TcpPeer, chatd_command
+    from e2e import TcpPeer, socket_activated
 
     config = tmp_path / "chatd.yaml"
     config.write_text(config_text)
-    command = " ".join(chatd_command("--config", str(config)))
-    proc = subprocess.Popen(
-        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=1 exec {command}"],
-        preexec_fn=lambda: os.dup2(listener.fileno(), 3),
-        stderr=subprocess.PIPE,
-        close_fds=False,
-    )
+    proc = socket_activated(listener, "--config", str(config))
     try:
         port = listener.getsockname()[1]
         peer = TcpPeer(socket.create_connection(("127.0.0.1", port), timeout=5))
