@@ -376,3 +376,10 @@ def test_replicas_that_apply_the_same_intents_agree(intents):
         assert all(user in room.members for room in user.rooms)
     for room in one.rooms.values():
         assert room.members and all(room in u.rooms for u in room.members)
+
+
+def test_a_quiet_notice_gets_no_error(chat):
+    (a,) = nicked(chat, "alice")
+    assert chat.apply(i.Notice(a, "nobody", "n")) == [o.Error(a, "no_such_nick", ("nobody",))]
+    assert chat.apply(i.Notice(a, "nobody", "n", quiet=True)) == []
+    assert chat.apply(i.Notice(a, "#nowhere", "n", quiet=True)) == []

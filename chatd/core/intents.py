@@ -57,11 +57,13 @@ class Act:
 
 @record
 class Notice:
-    """A notice to a room ('#...') or a nick; the chat never answers one automatically."""
+    """A notice to a room ('#...') or a nick; the chat never answers one automatically.
+    ``quiet``: not even with an error (IRC's NOTICE: no reply of any kind)."""
 
     id: str
     target: str
     text: str
+    quiet: bool = False
 
 
 @record
