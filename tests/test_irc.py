@@ -127,3 +127,217 @@ def test_connect_is_the_cores_with_no_room():
     c.line("NICK a")
     intents, _ = w.irc.feed(c.id, b"USER a 0 * :A")
     assert intents == [i.Connect(c.id, "10.0.0.1", "irc", lobby=False), i.Nick(c.id, "a")]
+
+
+# Talking and rooms ----------------------------------------------------------------------
+
+
+def joined(world: IrcWorld, room: str, *nicks: str) -> list[IrcClient]:
+    clients = irc_users(world, *nicks)
+    for c in clients:
+        c.line(f"JOIN {room}")
+    for c in clients:
+        c.take()
+    return clients
+
+
+def test_ping_is_answered_and_ping_renders():
+    w = IrcWorld()
+    c = IrcClient(w)
+    c.line("PING :abc")
+    assert c.take() == [":chatd.test PONG chatd.test abc"]
+    assert w.irc.ping() == b"PING chatd.test\r\n"
+    c.line("PONG chatd.test")
+    assert c.take() == []
+
+
+def test_quit_says_error_then_the_rooms_see_one_quit():
+    w = IrcWorld()
+    a, b = joined(w, "#one", "alice", "bob")
+    for c in (a, b):
+        c.line("JOIN #two")
+    a.take(), b.take()
+    a.line("QUIT :gone fishing")
+    assert a.take() == ["ERROR :Closing link: 10.0.0.1 (gone fishing)"]
+    assert w.quits[a.id] == "gone fishing"
+    assert b.take() == [":alice!irc@10.0.0.1 QUIT :gone fishing"]
+    assert a.id not in w.chat.by_id
+
+
+def test_quit_before_registration_closes_too():
+    w = IrcWorld()
+    c = IrcClient(w)
+    c.line("QUIT")
+    assert c.take() == ["ERROR :Closing link: 10.0.0.1 (Quit)"]
+
+
+def test_join_lists_keys_and_join_0():
+    w = IrcWorld()
+    a, b = irc_users(w, "alice", "bob")
+    a.line("JOIN #x,#y")
+    a.line("MODE #y +k sesame")
+    a.take()
+    b.line("JOIN #y,#x wrong")
+    assert b.take() == [
+        ":chatd.test 475 bob #y :Cannot join channel (+k)",
+        ":bob!irc@10.0.0.1 JOIN #x",
+        ":chatd.test 353 bob = #x :@alice bob",
+        ":chatd.test 366 bob #x :End of /NAMES list",
+    ]
+    assert a.take() == [":bob!irc@10.0.0.1 JOIN #x"]
+    b.line("JOIN #y sesame")
+    assert codes(b.take()) == ["JOIN", "353", "366"]
+    a.take()
+    b.line("JOIN 0")
+    assert b.take() == [
+        ":bob!irc@10.0.0.1 PART #x :Left all channels",
+        ":bob!irc@10.0.0.1 PART #y :Left all channels",
+    ]
+    assert a.take() == [
+        ":bob!irc@10.0.0.1 PART #x :Left all channels",
+        ":bob!irc@10.0.0.1 PART #y :Left all channels",
+    ]
+    b.line("JOIN")
+    b.line("JOIN bad")
+    assert codes(b.take()) == ["461", "403"]
+
+
+def test_join_shows_the_topic():
+    w = IrcWorld()
+    a, b = irc_users(w, "alice", "bob")
+    a.line("JOIN #x")
+    a.line("TOPIC #x :the topic")
+    a.take()
+    b.line("JOIN #x")
+    assert b.take()[-2:] == [
+        ":chatd.test 332 bob #x :the topic",
+        ":chatd.test 333 bob #x alice 1000",
+    ]
+
+
+def test_part_and_its_errors():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    b.line("PART #x :bye now")
+    assert b.take() == [":bob!irc@10.0.0.1 PART #x :bye now"]
+    assert a.take() == [":bob!irc@10.0.0.1 PART #x :bye now"]
+    b.line("PART #x")
+    b.line("PART #nowhere")
+    b.line("PART")
+    assert codes(b.take()) == ["442", "403", "461"]
+
+
+def test_privmsg_to_rooms_and_nicks():
+    w = IrcWorld()
+    a, b, c = joined(w, "#x", "alice", "bob", "carol")
+    a.line("PRIVMSG #x,bob :hello there")
+    assert a.take() == []
+    assert b.take() == [
+        ":alice!irc@10.0.0.1 PRIVMSG #x :hello there",
+        ":alice!irc@10.0.0.1 PRIVMSG bob :hello there",
+    ]
+    assert c.take() == [":alice!irc@10.0.0.1 PRIVMSG #x :hello there"]
+
+
+def test_ctcp_action_is_the_cores_act():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    a.line("PRIVMSG #x :\x01ACTION waves\x01")
+    assert b.take() == [":alice!irc@10.0.0.1 PRIVMSG #x :\x01ACTION waves\x01"]
+
+
+def test_privmsg_errors():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    (c,) = irc_users(w, "carol")
+    c.line("PRIVMSG nobody :hi")
+    c.line("PRIVMSG #nowhere :hi")
+    c.line("PRIVMSG #x :hi")  # +n: not a member
+    c.line("PRIVMSG")
+    c.line("PRIVMSG bob")
+    c.line("FROB")
+    assert c.take() == [
+        ":chatd.test 401 carol nobody :No such nick/channel",
+        ":chatd.test 403 carol #nowhere :No such channel",
+        ":chatd.test 404 carol #x :Cannot send to channel",
+        ":chatd.test 411 carol :No recipient given (PRIVMSG)",
+        ":chatd.test 412 carol :No text to send",
+        ":chatd.test 421 carol FROB :Unknown command",
+    ]
+
+
+def test_notice_never_gets_a_reply():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    (c,) = irc_users(w, "carol")
+    for line in ("NOTICE nobody :hi", "NOTICE #nowhere :hi", "NOTICE #x :hi", "NOTICE", "NOTICE b"):
+        c.line(line)
+    assert c.take() == []
+    assert a.take() == [] and b.take() == []
+    a.line("NOTICE #x,carol :psst")
+    assert b.take() == [":alice!irc@10.0.0.1 NOTICE #x psst"]
+    assert c.take() == [":alice!irc@10.0.0.1 NOTICE carol psst"]
+    assert a.take() == []
+
+
+def test_names_and_topic():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    b.line("NAMES #x")
+    assert b.take() == [
+        ":chatd.test 353 bob = #x :@alice bob",
+        ":chatd.test 366 bob #x :End of /NAMES list",
+    ]
+    b.line("TOPIC #x")
+    assert b.take() == [":chatd.test 331 bob #x :No topic is set"]
+    b.line("TOPIC #x :new topic")
+    assert b.take() == [":bob!irc@10.0.0.1 TOPIC #x :new topic"]
+    assert a.take() == [":bob!irc@10.0.0.1 TOPIC #x :new topic"]
+    b.line("TOPIC #x")
+    assert b.take() == [
+        ":chatd.test 332 bob #x :new topic",
+        ":chatd.test 333 bob #x bob 1000",
+    ]
+    b.line("TOPIC")
+    b.line("TOPIC #nowhere")
+    assert codes(b.take()) == ["461", "403"]
+
+
+def test_nick_change_is_seen_by_every_room_once():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    a.line("JOIN #y")
+    b.line("JOIN #y")
+    a.take(), b.take()
+    a.line("NICK alicia")
+    assert a.take() == [":alice!irc@10.0.0.1 NICK alicia"]
+    assert b.take() == [":alice!irc@10.0.0.1 NICK alicia"]
+    b.line("NICK Alicia")
+    assert b.take() == [":chatd.test 433 bob Alicia :Nickname is already in use"]
+    b.line("NICK 9x")
+    assert b.take() == [":chatd.test 432 bob 9x :Erroneus nickname"]
+
+
+def test_long_text_from_elsewhere_is_split_into_lines():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    from memory import Client
+
+    line = Client(w)
+    line.say("/join x")
+    b.take()
+    line.say("word " * 200)
+    got = b.take()
+    assert len(got) > 1
+    text = "".join(g.split(" :", 1)[1] for g in got)
+    assert text == ("word " * 200).rstrip()
+
+
+def test_a_line_over_512_bytes_gets_417_and_the_connection_stays():
+    w = IrcWorld()
+    (a,) = irc_users(w, "alice")
+    a.send(b"PRIVMSG alice :" + b"x" * 600 + b"\r\nPING :still\r\n")
+    assert a.take() == [
+        ":chatd.test 417 alice :Input line was too long",
+        ":chatd.test PONG chatd.test still",
+    ]
