@@ -341,3 +341,176 @@ def test_a_line_over_512_bytes_gets_417_and_the_connection_stays():
         ":chatd.test 417 alice :Input line was too long",
         ":chatd.test PONG chatd.test still",
     ]
+
+
+# Modes, kicks, invites, queries ---------------------------------------------------------
+
+
+def test_room_modes_query_and_change():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    a.line("MODE #x")
+    assert a.take() == [":chatd.test 324 alice #x +n"]
+    a.line("MODE #x +tmsi-n+kl sesame 5")
+    want = [":alice!irc@10.0.0.1 MODE #x +tmsi-n+kl sesame 5"]
+    assert a.take() == want
+    assert b.take() == want
+    a.line("MODE #x")
+    assert a.take() == [":chatd.test 324 alice #x +imstkl sesame 5"]
+    a.line("MODE #x +ov bob bob")
+    assert b.take() == [":alice!irc@10.0.0.1 MODE #x +ov bob bob"]
+    b.line("NAMES #x")
+    assert b.take()[0] == ":chatd.test 353 bob @ #x :@alice @bob"
+
+
+def test_mode_errors():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    b.line("MODE #x +t")
+    b.line("MODE #nowhere")
+    b.line("MODE")
+    a.line("MODE #x +z")
+    a.line("MODE #x +l many")
+    a.line("MODE #x +o")
+    a.line("MODE #x +o nobody")
+    a.line("MODE #x +o carol")
+    assert b.take() == [
+        ":chatd.test 482 bob #x :You're not channel operator",
+        ":chatd.test 403 bob #nowhere :No such channel",
+        ":chatd.test 461 bob MODE :Not enough parameters",
+    ]
+    (c,) = irc_users(w, "carol")
+    assert a.take() == [
+        ":chatd.test 472 alice z :is unknown mode char to me",
+        ":chatd.test 696 alice #x l many :Invalid mode parameter",
+        ":chatd.test 461 alice MODE :Not enough parameters",
+        ":chatd.test 401 alice nobody :No such nick/channel",
+        ":chatd.test 401 alice carol :No such nick/channel",  # sent before carol came
+    ]
+    a.line("MODE #x +o carol")
+    assert a.take() == [":chatd.test 441 alice carol #x :They aren't on that channel"]
+
+
+def test_bans_list_and_join_refusals():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    a.line("MODE #x +b bob!*@*")
+    assert a.take() == [":alice!irc@10.0.0.1 MODE #x +b bob!*@*"]
+    a.line("MODE #x +b")
+    assert a.take() == [
+        ":chatd.test 367 alice #x bob!*@*",
+        ":chatd.test 368 alice #x :End of channel ban list",
+    ]
+    b.take()
+    b.line("PRIVMSG #x :hi")
+    b.line("PART #x")
+    b.take()
+    b.line("JOIN #x")
+    assert b.take() == [":chatd.test 474 bob #x :Cannot join channel (+b)"]
+    a.line("MODE #x -b+il bob!*@* 1")
+    a.take()
+    b.line("JOIN #x")
+    assert b.take() == [":chatd.test 473 bob #x :Cannot join channel (+i)"]
+    a.line("MODE #x -i")
+    b.line("JOIN #x")
+    assert b.take() == [":chatd.test 471 bob #x :Cannot join channel (+l)"]
+
+
+def test_user_mode_invisible():
+    w = IrcWorld()
+    a, b = irc_users(w, "alice", "bob")
+    a.line("MODE alice")
+    assert a.take() == [":chatd.test 221 alice +"]
+    a.line("MODE alice +i")
+    assert a.take() == [":alice MODE alice +i"]
+    a.line("MODE alice")
+    assert a.take() == [":chatd.test 221 alice +i"]
+    a.line("MODE bob +i")
+    a.line("MODE alice +x")
+    assert a.take() == [
+        ":chatd.test 502 alice :Cant change mode for other users",
+        ":chatd.test 501 alice :Unknown MODE flag",
+    ]
+
+
+def test_kick_and_its_errors():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    (c,) = irc_users(w, "carol")
+    b.line("KICK #x alice")
+    c.line("KICK #x alice")
+    a.line("KICK #x carol")
+    a.line("KICK #x")
+    assert b.take() == [":chatd.test 482 bob #x :You're not channel operator"]
+    assert c.take() == [":chatd.test 442 carol #x :You're not on that channel"]
+    assert a.take() == [
+        ":chatd.test 441 alice carol #x :They aren't on that channel",
+        ":chatd.test 461 alice KICK :Not enough parameters",
+    ]
+    a.line("KICK #x bob :behave")
+    assert a.take() == b.take() == [":alice!irc@10.0.0.1 KICK #x bob behave"]
+    assert w.chat.rooms["#x"].members.keys() == {w.chat.by_id[a.id]}
+
+
+def test_invite():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    (c,) = irc_users(w, "carol")
+    a.line("MODE #x +i")
+    a.take(), b.take()
+    a.line("INVITE carol #x")
+    assert a.take() == [":chatd.test 341 alice carol #x"]
+    assert c.take() == [":alice!irc@10.0.0.1 INVITE carol #x"]
+    a.line("INVITE bob #x")
+    a.line("INVITE nobody #x")
+    a.line("INVITE carol")
+    assert codes(a.take()) == ["443", "401", "461"]
+    c.line("JOIN #x")
+    assert codes(c.take()) == ["JOIN", "353", "366"]
+
+
+def test_who_whois_userhost_ison():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    b.line("AWAY :lunch")
+    assert b.take() == [":chatd.test 306 bob :You have been marked as being away"]
+    a.line("WHO #x")
+    assert a.take() == [
+        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice",
+        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test bob G :0 bob",
+        ":chatd.test 315 alice #x :End of WHO list",
+    ]
+    a.line("WHOIS bob")
+    assert a.take() == [
+        ":chatd.test 311 alice bob irc 10.0.0.1 * bob",
+        ":chatd.test 319 alice bob #x",
+        ":chatd.test 312 alice bob chatd.test chatd",
+        ":chatd.test 301 alice bob lunch",
+        ":chatd.test 318 alice bob :End of /WHOIS list",
+    ]
+    a.line("WHOIS nobody")
+    assert codes(a.take()) == ["401", "318"]
+    a.line("PRIVMSG bob :there?")
+    assert a.take() == [":chatd.test 301 alice bob lunch"]
+    b.take()
+    a.line("USERHOST alice bob nobody")
+    assert a.take() == [":chatd.test 302 alice :alice=+irc@10.0.0.1 bob=-irc@10.0.0.1"]
+    a.line("ISON alice nobody BOB")
+    assert a.take() == [":chatd.test 303 alice :alice bob"]
+    b.line("AWAY")
+    assert b.take() == [":chatd.test 305 bob :You are no longer marked as being away"]
+
+
+def test_list():
+    w = IrcWorld()
+    a, b = joined(w, "#x", "alice", "bob")
+    a.line("TOPIC #x :chat here")
+    a.line("JOIN #secret")
+    a.line("MODE #secret +s")
+    a.take(), b.take()
+    b.line("LIST")
+    assert b.take() == [
+        ":chatd.test 321 bob Channel :Users  Name",
+        ":chatd.test 322 bob #x 2 :chat here",
+        ":chatd.test 323 bob :End of /LIST",
+    ]

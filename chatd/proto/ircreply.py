@@ -83,7 +83,7 @@ class OwnText:
                 self._num(s, n.RPL_NOWAWAY if out.away else n.RPL_UNAWAY)
             ],
             o.RoomList: lambda out, s: [
-                self._num(s, n.RPL_LISTSTART),
+                self._num(s, n.RPL_LISTSTART, "Channel"),
                 *(self._num(s, n.RPL_LIST, r, str(c), text=t) for r, c, t in out.rooms),
                 self._num(s, n.RPL_LISTEND),
             ],
@@ -180,6 +180,10 @@ class OwnText:
             return []
         if code in ("unknown_mode", "need_arg", "ban_list_full"):
             return [self._mode_error(s, code, args)]
+        if code == "users_dont_match":
+            return [self._num(s, n.ERR_USERSDONTMATCH)]
+        if len(args) == 3:  # a member mode's (letter, nick, room): the nick is the subject
+            args = (args[1],) if code == "no_such_nick" else (args[1], args[2])
         numeric = ERRORS.get(code, n.ERR_UNKNOWNERROR)
         if numeric == n.ERR_UNKNOWNERROR:
             return [self._num(s, numeric, "*", text=code.replace("_", " "))]
