@@ -109,3 +109,21 @@ def test_a_line_users_who_lists_irc_users():
     w, irc, line = lobby()
     line.say("/who")
     assert line.take() == ["*** 2 users in #lobby: lena, ivan"]
+
+
+def test_ctcp_to_a_line_user_carries_no_control_bytes():
+    w, irc, line = lobby()
+    irc.line("PRIVMSG lena :\x01ACTION hugs you\x01")
+    irc.line("PRIVMSG lena :\x01VERSION\x01")
+    irc.line("PRIVMSG #lobby :\x01VERSION\x01")
+    assert line.take() == ["*ivan* * hugs you"]
+    assert irc.take() == []
+
+
+def test_ctcp_between_irc_users_passes_as_it_is():
+    w, irc, line = lobby()
+    (other,) = irc_users(w, "olga")
+    irc.line("PRIVMSG olga :\x01VERSION\x01")
+    other.line("NOTICE ivan :\x01VERSION irssi 1.4\x01")
+    assert other.take() == [":ivan!irc@10.0.0.1 PRIVMSG olga \x01VERSION\x01"]
+    assert irc.take() == [":olga!irc@10.0.0.1 NOTICE ivan :\x01VERSION irssi 1.4\x01"]

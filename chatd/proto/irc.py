@@ -20,11 +20,11 @@ from ..core import intents as i
 from ..core.chat import Chat
 from ..core.intents import Intent
 from ..core.model import User
-from ..core.names import valid_nick, valid_room
+from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
 from . import ircnumerics as n
 from .ircreply import AWAY_LEN, OwnText
-from .irctext import ACTION_END, ACTION_START, RoomText, Sources
+from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
 PROTOCOL = "irc"
@@ -124,8 +124,8 @@ class IrcFront:
             msg = parse(line)
         except ParseError:
             return [], []
-        args = tuple(p.sanitise(a) for a in msg.params if True)
-        if msg.command == "PRIVMSG" and len(args) >= 2 and len(msg.params) >= 2:
+        args = tuple(p.sanitise(a) for a in msg.params)
+        if msg.command in ("PRIVMSG", "NOTICE") and len(args) >= 2:
             args = (*args[:-1], _ctcp_safe(msg.params[-1]))
         return self._dispatch(session, msg.command, args)
 
@@ -245,15 +245,30 @@ class IrcFront:
         text = args[1]
         out: list[Intent] = []
         for target in _targets(args[0]):
-            if quiet:
-                out.append(i.Notice(s.id, target, text, quiet=True))
-            elif text.startswith(ACTION_START) and target.startswith("#"):
-                out.append(i.Act(s.id, target, text[len(ACTION_START) :].rstrip(ACTION_END)))
-            elif target.startswith("#"):
-                out.append(i.Say(s.id, target, text))
-            else:
-                out.append(i.Private(s.id, target, text))
+            intent = self._one_message(s, target, text, quiet)
+            if intent is not None:
+                out.append(intent)
         return out, []
+
+    def _one_message(self, s: IrcSession, target: str, text: str, quiet: bool) -> Intent | None:
+        room = target.startswith("#")
+        if text.startswith(CTCP):
+            # CTCP travels between IRC users as it is; of the rest only ACTION means
+            # something to the chat (a room's action, "* text" to a line user).
+            action = text.startswith(ACTION_START)
+            inner = text[len(ACTION_START) :].rstrip(CTCP) if action else ""
+            user = None if room else self.chat.nicks.get(fold(target))
+            if user is not None and user.protocol == PROTOCOL:
+                pass
+            elif action and room and not quiet:
+                return i.Act(s.id, target, inner)
+            elif action and user is not None and inner:
+                text = "* " + inner
+            else:
+                return None
+        if quiet:
+            return i.Notice(s.id, target, text, quiet=True)
+        return i.Say(s.id, target, text) if room else i.Private(s.id, target, text)
 
     # Rooms.
 
@@ -374,8 +389,7 @@ def _targets(text: str) -> list[str]:
 
 
 def _ctcp_safe(text: str) -> str:
-    """The PRIVMSG text sanitised, keeping the \\x01 that frames a CTCP ACTION."""
-    if text.startswith(ACTION_START):
-        inner = text[len(ACTION_START) :]
-        return ACTION_START + p.sanitise(inner.rstrip(ACTION_END)) + ACTION_END
+    """The message text sanitised, keeping the \x01 pair that frames a CTCP message."""
+    if text.startswith(CTCP):
+        return CTCP + p.sanitise(text[1:].rstrip(CTCP)) + CTCP
     return p.sanitise(text)

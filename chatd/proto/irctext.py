@@ -17,8 +17,9 @@ from ..core.model import User
 from . import ircnumerics as n
 from .ircwire import MAX_LINE, Message, render
 
-ACTION_START = "\x01ACTION "
-ACTION_END = "\x01"
+CTCP = "\x01"
+ACTION_START = CTCP + "ACTION "
+ACTION_END = CTCP
 
 # The chat's error codes -> (numeric, how many of the error's args go before the text).
 ERRORS: dict[str, str] = {
