@@ -514,3 +514,16 @@ def test_list():
         ":chatd.test 322 bob #x 2 :chat here",
         ":chatd.test 323 bob :End of /LIST",
     ]
+
+
+def test_the_remembered_hosts_stay_bounded():
+    w = IrcWorld()
+    (a,) = irc_users(w, "alice")
+    from memory import Client
+
+    for _ in range(200):
+        line = Client(w)
+        line.say("/msg alice hi")
+        line.say("/quit")
+    assert len(a.take()) == 200
+    assert len(w.irc.reply.src.__self__._hosts) < 100  # not one per departed user

@@ -181,15 +181,10 @@ class IrcFront:
         return self._try_register(s)
 
     def _user(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if s.registered or s.user:
-            return (
-                self._reject(s, n.ERR_ALREADYREGISTERED)
-                if s.registered
-                else (
-                    [],
-                    [self._numeric(s, n.ERR_ALREADYREGISTERED)],
-                )
-            )
+        if s.registered:
+            return self._reject(s, n.ERR_ALREADYREGISTERED)
+        if s.user:
+            return [], [self._numeric(s, n.ERR_ALREADYREGISTERED)]
         if len(args) < 4 or not args[0]:
             return self._need(s, "USER")
         s.user, s.realname = args[0], args[3]

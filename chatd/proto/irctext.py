@@ -54,11 +54,15 @@ class Sources:
         self._hosts: dict[str, str] = {}
 
     def of(self, uid: str, nick: str) -> str:
-        user = self.users.get(uid)
-        if user is not None:
+        host = self._hosts.get(uid)  # a user's protocol and label never change
+        if host is None:
+            user = self.users.get(uid)
+            if user is None:
+                return f"{nick}!unknown@chatd"
             host = self._hosts[uid] = f"{user.protocol}@{user.label}"
-        else:
-            host = self._hosts.get(uid, "unknown@chatd")
+            if len(self._hosts) > 2 * len(self.users) + 64:
+                # Users whose quit no IRC user saw: keep only the connected ones.
+                self._hosts = {k: v for k, v in self._hosts.items() if k in self.users}
         return f"{nick}!{host}"
 
     def forget(self, uid: str) -> None:
