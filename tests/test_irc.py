@@ -476,13 +476,13 @@ def test_who_whois_userhost_ison():
     assert b.take() == [":chatd.test 306 bob :You have been marked as being away"]
     a.line("WHO #x")
     assert a.take() == [
-        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice",
-        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test bob G :0 bob",
+        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice Real",
+        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test bob G :0 bob Real",
         ":chatd.test 315 alice #x :End of WHO list",
     ]
     a.line("WHOIS bob")
     assert a.take() == [
-        ":chatd.test 311 alice bob irc 10.0.0.1 * bob",
+        ":chatd.test 311 alice bob irc 10.0.0.1 * :bob Real",
         ":chatd.test 319 alice bob #x",
         ":chatd.test 312 alice bob chatd.test chatd",
         ":chatd.test 301 alice bob lunch",
@@ -527,3 +527,19 @@ def test_the_remembered_hosts_stay_bounded():
         line.say("/quit")
     assert len(a.take()) == 200
     assert len(w.irc.reply.src.__self__._hosts) < 100  # not one per departed user
+
+
+def test_whois_shows_the_real_name_given():
+    w = IrcWorld()
+    (a,) = irc_users(w, "alice")
+    a.line("WHOIS alice")
+    assert a.take()[0] == ":chatd.test 311 alice alice irc 10.0.0.1 * :alice Real"
+
+
+def test_a_registration_over_the_limit_is_refused():
+    w = IrcWorld(max_clients=1)
+    irc_users(w, "alice")
+    c = IrcClient(w)
+    c.register("bob")
+    assert w.refused[c.id] == b"ERROR :Closing link: server full\r\n"
+    assert c.id not in w.chat.by_id

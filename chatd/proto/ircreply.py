@@ -229,6 +229,11 @@ class OwnText:
 
     # Queries answered from the replica.
 
+    def _real(self, user: User) -> str:
+        """The real name a local IRC user gave; the nick for everyone else."""
+        session = self.front.sessions.get(user.id)
+        return session.realname if session is not None and session.realname else user.nick
+
     def _user(self, nick: str) -> User | None:
         return self.front.chat.nicks.get(fold(nick))
 
@@ -256,7 +261,7 @@ class OwnText:
             name,
             user.nick,
             state,
-            text=f"0 {user.nick}",
+            text=f"0 {self._real(user)}",
         )
 
     def _whois(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
@@ -269,7 +274,7 @@ class OwnText:
         name = self.front.settings.server_name
         lines = [
             self._num(
-                s, n.RPL_WHOISUSER, user.nick, user.protocol, user.label, "*", text=user.nick
+                s, n.RPL_WHOISUSER, user.nick, user.protocol, user.label, "*", text=self._real(user)
             ),
         ]
         rooms = [
