@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ircmem import IrcClient, IrcWorld, codes, irc_users
 
 from chatd.core import intents as i
@@ -543,3 +545,63 @@ def test_a_registration_over_the_limit_is_refused():
     c.register("bob")
     assert w.refused[c.id] == b"ERROR :Closing link: server full\r\n"
     assert c.id not in w.chat.by_id
+
+
+COMMANDS = [
+    "PASS",
+    "NICK",
+    "USER",
+    "CAP",
+    "PING",
+    "PONG",
+    "QUIT",
+    "JOIN",
+    "PART",
+    "PRIVMSG",
+    "NOTICE",
+    "NAMES",
+    "TOPIC",
+    "MODE",
+    "KICK",
+    "INVITE",
+    "WHO",
+    "WHOIS",
+    "LIST",
+    "AWAY",
+    "USERHOST",
+    "ISON",
+    "LUSERS",
+    "MOTD",
+    "FROB",
+]
+WORDS = st.text(st.sampled_from("#ab1*!@,+-:ovbklimnst \x01é"), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(COMMANDS), st.lists(WORDS, max_size=4)), max_size=12))
+def test_any_command_sequence_gives_well_formed_lines(commands):
+    w = IrcWorld()
+    a, b = joined(w, "#a", "alice", "bob")
+    c = IrcClient(w)
+    for client in (b, c):
+        for command, words in commands:
+            line = " ".join([command, *[x for x in words[:-1] if x.strip()]])
+            if words:
+                line += " :" + words[-1]
+            client.send(line.replace("\r", "").replace("\n", "").encode() + b"\r\n")
+    for client in (a, b, c):
+        for line in client.take():  # each ends in CR LF and fits in 512 bytes
+            assert "\x00" not in line
+
+
+def test_echoed_words_that_cannot_stand_mid_line_are_starred():
+    w = IrcWorld()
+    (a,) = joined(w, "#a", "alice")
+    a.line("WHO :")
+    a.line("PART :two words")
+    a.line("MODE #a +b :two words")
+    assert a.take() == [
+        ":chatd.test 315 alice * :End of WHO list",
+        ":chatd.test 403 alice * :No such channel",
+        ":chatd.test 696 alice #a b * :Invalid mode parameter",
+    ]

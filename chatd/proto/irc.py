@@ -23,7 +23,7 @@ from ..core.model import User
 from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
 from . import ircnumerics as n
-from .ircreply import AWAY_LEN, OwnText
+from .ircreply import AWAY_LEN, OwnText, middle, word
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
@@ -146,7 +146,8 @@ class IrcFront:
         return handler(s, args)
 
     def _numeric(self, s: IrcSession, code: str, *params: str, text: str | None = None) -> bytes:
-        return render(n.numeric(self.settings.server_name, code, s.target(), *params, text=text))
+        name = self.settings.server_name
+        return render(n.numeric(name, code, s.target(), *middle(code, params, text), text=text))
 
     def _reject(self, s: IrcSession, code: str, *params: str) -> Reply:
         """An error after the answers to what the user sent before (a Reject intent)."""
@@ -321,6 +322,11 @@ class IrcFront:
             changes.append((sign + letter, next(rest, "") if takes else ""))
         if not changes:
             return [i.Mode(s.id, target, ())], []
+        bad = [c for c in changes if c[1] and word(c[1]) != c[1]]
+        if bad:  # a mask or key with a space could not be shown in a MODE line
+            return self._reject(
+                s, n.ERR_INVALIDMODEPARAM, target, bad[0][0][1], "*", "Invalid mode parameter"
+            )
         if len(changes) > MAX_MODES:
             changes = changes[:MAX_MODES]
         missing = [c for c in changes if c[0][1] in "ovk" and not c[1]]

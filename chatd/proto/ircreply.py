@@ -103,7 +103,7 @@ class OwnText:
 
     def _num(self, s: IrcSession, code: str, *params: str, text: str | None = None) -> bytes:
         name = self.front.settings.server_name
-        return render(n.numeric(name, code, s.target(), *params, text=text))
+        return render(n.numeric(name, code, s.target(), *middle(code, params, text), text=text))
 
     @staticmethod
     def _line(command: str, params: tuple[str, ...], source: str | None) -> bytes:
@@ -303,6 +303,19 @@ class OwnText:
         nicks = [w for a in args for w in a.split()]
         found = [u.nick for u in (self._user(w) for w in nicks) if u is not None]
         return [], [self._num(s, n.RPL_ISON, text=" ".join(found))]
+
+
+def word(param: str) -> str:
+    """A parameter that can stand before the last one: the user's words echoed back in a
+    numeric may be empty, hold a space or start with ':'; such a one is shown as '*'."""
+    return param if param and " " not in param and param[0] != ":" else "*"
+
+
+def middle(code: str, params: tuple[str, ...], text: str | None) -> tuple[str, ...]:
+    """params with word() applied to those that go before a numeric's last parameter."""
+    if text is None and code not in n.TEXT and params:
+        return (*map(word, params[:-1]), params[-1])
+    return tuple(map(word, params))
 
 
 def _prefixes(flags: int) -> str:
