@@ -605,3 +605,16 @@ def test_echoed_words_that_cannot_stand_mid_line_are_starred():
         ":chatd.test 403 alice * :No such channel",
         ":chatd.test 696 alice #a b * :Invalid mode parameter",
     ]
+
+
+def test_long_reasons_are_cut_to_one_line():
+    w = IrcWorld()
+    a, b = joined(w, "#a", "alice", "bob")
+    b.line("PART #a :" + "r" * 490)
+    (got,) = a.take()
+    assert got.startswith(":bob!irc@10.0.0.1 PART #a rrr") and 500 < len(got) <= 510
+    b.line("JOIN #a")
+    b.take(), a.take()
+    b.line("QUIT :" + "q" * 500)
+    (got,) = a.take()
+    assert got.startswith(":bob!irc@10.0.0.1 QUIT qqq") and 500 < len(got) <= 510

@@ -11,7 +11,7 @@ from ..core import outcomes as o
 from ..core.model import OP, TOPIC_LEN, VOICE, Room, User
 from ..core.names import NICK_LEN, ROOM_LEN, fold
 from . import ircnumerics as n
-from .irctext import ERRORS, SILENT_ERRORS, Sources, modes_params, text_lines
+from .irctext import ERRORS, SILENT_ERRORS, Sources, fit, modes_params, text_lines
 from .ircwire import Message, render
 
 if TYPE_CHECKING:
@@ -103,11 +103,11 @@ class OwnText:
 
     def _num(self, s: IrcSession, code: str, *params: str, text: str | None = None) -> bytes:
         name = self.front.settings.server_name
-        return render(n.numeric(name, code, s.target(), *middle(code, params, text), text=text))
+        return fit(n.numeric(name, code, s.target(), *middle(code, params, text), text=text))
 
     @staticmethod
     def _line(command: str, params: tuple[str, ...], source: str | None) -> bytes:
-        return render(Message(command, params, source))
+        return fit(Message(command, params, source))
 
     def own(self, out: o.Outcome, s: IrcSession) -> list[bytes]:
         render_own = self._own.get(out.__class__)

@@ -69,6 +69,16 @@ class Sources:
         self._hosts.pop(uid, None)
 
 
+def fit(msg: Message) -> bytes:
+    """The message's line, its last parameter cut short if the line would pass 512 bytes
+    (a reason or topic someone else sent is re-sent with a longer source)."""
+    data = render(msg)
+    if len(data) <= MAX_LINE or not msg.params:
+        return data
+    head = Message(msg.command, msg.params[:-1], msg.source)
+    return render(n.split_text(head, msg.params[-1])[0])
+
+
 def lines(messages: list[Message]) -> bytes:
     return b"".join(render(m) for m in messages)
 
@@ -114,7 +124,7 @@ class RoomText:
             o.Noticed: lambda out: text_lines(
                 self.src(out.by, out.nick), "NOTICE", out.room, out.text
             ),
-            o.Joined: lambda out: render(Message("JOIN", (out.room,), self.src(out.by, out.nick))),
+            o.Joined: lambda out: fit(Message("JOIN", (out.room,), self.src(out.by, out.nick))),
             o.Parted: self._parted,
             o.Left: self._left,
             o.NickChanged: lambda out: render(
@@ -137,9 +147,9 @@ class RoomText:
 
     def _parted(self, out: o.Parted) -> bytes:
         params = (out.room, out.reason) if out.reason else (out.room,)
-        return render(Message("PART", params, self.src(out.by, out.nick)))
+        return fit(Message("PART", params, self.src(out.by, out.nick)))
 
     def _left(self, out: o.Left) -> bytes:
-        data = render(Message("QUIT", (out.reason or "Quit",), self.src(out.by, out.nick)))
+        data = fit(Message("QUIT", (out.reason or "Quit",), self.src(out.by, out.nick)))
         self.sources.forget(out.by)
         return data
