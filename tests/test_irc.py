@@ -618,3 +618,25 @@ def test_long_reasons_are_cut_to_one_line():
     b.line("QUIT :" + "q" * 500)
     (got,) = a.take()
     assert got.startswith(":bob!irc@10.0.0.1 QUIT qqq") and 500 < len(got) <= 510
+
+
+def test_outsiders_see_no_invisible_members_and_nothing_of_a_secret_room():
+    w = IrcWorld()
+    a, b = joined(w, "#a", "alice", "bob")
+    (c,) = irc_users(w, "carol")
+    b.line("MODE bob +i")
+    b.take()
+    c.line("NAMES #a")
+    c.line("WHO #a")
+    assert c.take() == [
+        ":chatd.test 353 carol = #a @alice",
+        ":chatd.test 366 carol #a :End of /NAMES list",
+        ":chatd.test 352 carol #a irc 10.0.0.1 chatd.test alice H@ :0 alice Real",
+        ":chatd.test 315 carol #a :End of WHO list",
+    ]
+    a.line("NAMES #a")
+    assert a.take()[0] == ":chatd.test 353 alice = #a :@alice bob"
+    a.line("MODE #a +s")
+    c.line("NAMES #a")
+    c.line("WHO #a")
+    assert codes(c.take()) == ["366", "315"]

@@ -211,6 +211,10 @@ class OwnText:
         words = [prefix + nick for prefix, nick in out.members]
         if room is not None and "multi-prefix" in s.caps:
             words = [_prefixes(f) + u.nick for u, f in room.members.items()]
+        if room is not None and not self._inside(s, room):
+            # From outside: a secret room shows no one, any room hides its +i members.
+            hidden = {u.nick for u in room.members if u.invisible or "s" in room.flags}
+            words = [w for w in words if w.lstrip("@+") not in hidden]
         lines = [render(m) for m in n.pack_words(head, words)]
         return [*lines, self._num(s, n.RPL_ENDOFNAMES, out.room)]
 
@@ -229,6 +233,10 @@ class OwnText:
 
     # Queries answered from the replica.
 
+    def _inside(self, s: IrcSession, room: Room) -> bool:
+        user = self.front.chat.by_id.get(s.id)
+        return user is not None and user in room.members
+
     def _real(self, user: User) -> str:
         """The real name a local IRC user gave; the nick for everyone else."""
         session = self.front.sessions.get(user.id)
@@ -242,6 +250,8 @@ class OwnText:
         if mask.startswith("#"):
             room = self.front.chat.rooms.get(fold(mask))
             members = [] if room is None else list(room.members.items())
+            if room is not None and not self._inside(s, room):
+                members = [(u, f) for u, f in members if not u.invisible and "s" not in room.flags]
             found = [self._who_line(s, u, room, f) for u, f in members]
         else:
             user = self._user(mask)
