@@ -352,13 +352,13 @@ def test_room_modes_query_and_change():
     w = IrcWorld()
     a, b = joined(w, "#x", "alice", "bob")
     a.line("MODE #x")
-    assert a.take() == [":chatd.test 324 alice #x +n"]
+    assert a.take() == [":chatd.test 324 alice #x +n", ":chatd.test 329 alice #x 1000"]
     a.line("MODE #x +tmsi-n+kl sesame 5")
     want = [":alice!irc@10.0.0.1 MODE #x +tmsi-n+kl sesame 5"]
     assert a.take() == want
     assert b.take() == want
     a.line("MODE #x")
-    assert a.take() == [":chatd.test 324 alice #x +imstkl sesame 5"]
+    assert a.take()[0] == ":chatd.test 324 alice #x +imstkl sesame 5"
     a.line("MODE #x +ov bob bob")
     assert b.take() == [":alice!irc@10.0.0.1 MODE #x +ov bob bob"]
     b.line("NAMES #x")
@@ -640,3 +640,10 @@ def test_outsiders_see_no_invisible_members_and_nothing_of_a_secret_room():
     c.line("NAMES #a")
     c.line("WHO #a")
     assert codes(c.take()) == ["366", "315"]
+
+
+def test_mode_query_gives_the_creation_time():
+    w = IrcWorld()
+    (a,) = joined(w, "#a", "alice")
+    a.line("MODE #a")
+    assert a.take() == [":chatd.test 324 alice #a +n", ":chatd.test 329 alice #a 1000"]

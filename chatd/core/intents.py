@@ -88,6 +88,7 @@ class Join:
     room: str
     key: str = ""
     move: bool = False
+    at: float = 0.0  # the sender's clock: a room it creates was created then
 
 
 @record

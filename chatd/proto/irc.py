@@ -282,7 +282,7 @@ class IrcFront:
                 out.append(i.Reject(s.id, "irc", (n.ERR_NOSUCHCHANNEL, name)))
                 continue
             key = keys[index] if index < len(keys) else ""
-            out.append(i.Join(s.id, name, key))
+            out.append(i.Join(s.id, name, key, at=self.clock()))
         return out, []
 
     def _part(self, s: IrcSession, args: tuple[str, ...]) -> Reply:

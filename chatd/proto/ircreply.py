@@ -228,7 +228,10 @@ class OwnText:
 
     def _mode_is(self, out: o.ModeIs, s: IrcSession) -> list[bytes]:
         if out.target.startswith("#"):
-            return [self._num(s, n.RPL_CHANNELMODEIS, out.target, out.modes, *out.args)]
+            lines = [self._num(s, n.RPL_CHANNELMODEIS, out.target, out.modes, *out.args)]
+            if out.created:
+                lines.append(self._num(s, n.RPL_CREATIONTIME, out.target, str(int(out.created))))
+            return lines
         return [self._num(s, n.RPL_UMODEIS, out.modes)]
 
     # Queries answered from the replica.
