@@ -647,3 +647,17 @@ def test_mode_query_gives_the_creation_time():
     (a,) = joined(w, "#a", "alice")
     a.line("MODE #a")
     assert a.take() == [":chatd.test 324 alice #a +n", ":chatd.test 329 alice #a 1000"]
+
+
+def test_targets_beyond_targmax_are_not_served():
+    w = IrcWorld()
+    (a,) = irc_users(w, "alice")
+    a.line("JOIN #a,#b,#c,#d,#e")
+    assert sorted(r.name for r in w.chat.by_id[a.id].rooms) == ["#a", "#b", "#c", "#d"]
+
+
+def test_reconfigure_keeps_the_start_time():
+    w = IrcWorld()
+    created = w.irc.settings.created
+    w.irc.reconfigure(IrcSettings(server_name="new", motd="hi"))
+    assert w.irc.settings.server_name == "new" and w.irc.settings.created == created

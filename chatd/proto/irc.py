@@ -23,15 +23,12 @@ from ..core.model import User
 from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
 from . import ircnumerics as n
-from .ircreply import AWAY_LEN, OwnText, middle, word
+from .ircreply import AWAY_LEN, MAX_MODES, MAX_TARGETS, OwnText, middle, word
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
 PROTOCOL = "irc"
 CAPS = ("multi-prefix",)
-TARGMAX = 4  # targets of one PRIVMSG, NOTICE, JOIN, PART
-MAX_MODES = 16
-NO_INTENTS: list[Intent] = []
 
 
 @dataclass(frozen=True)
@@ -101,6 +98,12 @@ class IrcFront:
             "WHO": self._who,
             "QUIT": self._quit,
         }
+
+    def reconfigure(self, settings: IrcSettings) -> None:
+        created = self.settings.created
+        self.settings = (
+            settings if settings.created else dataclasses.replace(settings, created=created)
+        )
 
     # Sessions.
 
@@ -386,7 +389,7 @@ def text_of(command: str) -> str:
 
 
 def _targets(text: str) -> list[str]:
-    return [t for t in text.split(",") if t][:TARGMAX]
+    return [t for t in text.split(",") if t][:MAX_TARGETS]
 
 
 def _ctcp_safe(text: str) -> str:

@@ -17,7 +17,8 @@ from .ircwire import Message, render
 if TYPE_CHECKING:
     from .irc import IrcFront, IrcSession, Reply
 
-MAX_TARGETS = 4
+MAX_TARGETS = 4  # of one PRIVMSG, NOTICE, JOIN, PART, KICK, NAMES
+MAX_MODES = 16  # changes of one MODE
 AWAY_LEN = 200
 
 
@@ -31,7 +32,7 @@ def isupport_tokens(network: str) -> dict[str, str | int | None]:
         "CHANNELLEN": ROOM_LEN + 1,
         "TOPICLEN": TOPIC_LEN,
         "AWAYLEN": AWAY_LEN,
-        "MODES": 16,
+        "MODES": MAX_MODES,
         "TARGMAX": f"PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:{MAX_TARGETS},"
         f"PART:{MAX_TARGETS},KICK:{MAX_TARGETS},NAMES:{MAX_TARGETS}",
         "NETWORK": network,
