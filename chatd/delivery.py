@@ -131,13 +131,15 @@ class Delivery:
 
     # Rooms.
 
-    def _broadcast(self, key: str, out: Outcome, skip: Session | None) -> None:
+    def _broadcast(self, key: str, out: Outcome, skip: Session | None, done: Any = ()) -> None:
         """Queues out for everyone in the room but skip: one encode per protocol, one pass
-        per protocol, no call per recipient."""
+        per protocol, no call per recipient; not to the front-ends in done."""
         protocols = self.rooms.get(key)
         if protocols is None:
             return
         for front, queues in protocols.items():
+            if front in done and done[front] is not None:
+                continue
             data = front.room(out)
             if data is None:
                 continue
@@ -231,9 +233,21 @@ class Delivery:
             for room in out.rooms:
                 self._leave(room, session)
             log.info("%s disconnected (%s)", out.nick, out.reason)
+        once: dict[FrontEnd, bytes | None] = {}  # a front-end with a word for a quit (IRC)
+        seen: set[Session] = set()
         for room in out.rooms:
+            for front, queues in self.rooms.get(room, {}).items():
+                if front not in once:
+                    once[front] = front.room(out)
+                data = once[front]
+                if data is None:
+                    continue
+                for s in queues:  # someone in two of the rooms hears the quit once
+                    if s not in seen:
+                        seen.add(s)
+                        self.send(s, data)
             # Each room hears it in the words of a departure from that room.
-            self._broadcast(room, o.Parted(room, out.by, out.nick, out.reason), None)
+            self._broadcast(room, o.Parted(room, out.by, out.nick, out.reason), None, once)
 
     def _nick(self, out: o.NickChanged) -> None:
         session = self.local.get(out.by)

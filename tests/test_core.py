@@ -376,3 +376,23 @@ def test_replicas_that_apply_the_same_intents_agree(intents):
         assert all(user in room.members for room in user.rooms)
     for room in one.rooms.values():
         assert room.members and all(room in u.rooms for u in room.members)
+
+
+def test_a_quiet_notice_gets_no_error(chat):
+    (a,) = nicked(chat, "alice")
+    assert chat.apply(i.Notice(a, "nobody", "n")) == [o.Error(a, "no_such_nick", ("nobody",))]
+    assert chat.apply(i.Notice(a, "nobody", "n", quiet=True)) == []
+    assert chat.apply(i.Notice(a, "#nowhere", "n", quiet=True)) == []
+
+
+def test_a_room_keeps_the_time_its_creator_made_it(chat):
+    a, b = nicked(chat, "alice", "bob")
+    chat.apply(i.Join(a, "#dev", at=1234.5))
+    chat.apply(i.Join(b, "#dev", at=9999.0))  # a later join changes nothing
+    assert chat.apply(i.Mode(b, "#dev")) == [o.ModeIs(b, "#dev", "+n", (), 1234.5)]
+    copy = Chat()
+    copy.restore(chat.snapshot())
+    assert copy.rooms["#dev"].created == 1234.5
+    state = chat.snapshot()
+    state["rooms"][0][1] = state["rooms"][0][1][:3]  # a snapshot from before the field
+    Chat().restore(state)

@@ -182,6 +182,12 @@ class Chat(RoomPowers):
         return [o.Acted(room.name, user.id, user.nick, intent.text)]  # type: ignore[union-attr]
 
     def _notice(self, user: User, intent: i.Notice) -> Outcomes:
+        out = self._notice_outcomes(user, intent)
+        if intent.quiet and out[0].__class__ is o.Error:
+            return []
+        return out
+
+    def _notice_outcomes(self, user: User, intent: i.Notice) -> Outcomes:
         if intent.target.startswith("#"):
             room = self.speak_in(user, intent.target)
             if room.__class__ is o.Error:

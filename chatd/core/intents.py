@@ -57,11 +57,13 @@ class Act:
 
 @record
 class Notice:
-    """A notice to a room ('#...') or a nick; the chat never answers one automatically."""
+    """A notice to a room ('#...') or a nick; the chat never answers one automatically.
+    ``quiet``: not even with an error (IRC's NOTICE: no reply of any kind)."""
 
     id: str
     target: str
     text: str
+    quiet: bool = False
 
 
 @record
@@ -86,6 +88,7 @@ class Join:
     room: str
     key: str = ""
     move: bool = False
+    at: float = 0.0  # the sender's clock: a room it creates was created then
 
 
 @record

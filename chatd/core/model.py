@@ -53,6 +53,7 @@ class Room:
         "limit",
         "bans",
         "invited",
+        "created",
     )
 
     def __init__(self, name: str) -> None:
@@ -67,6 +68,7 @@ class Room:
         self.limit = 0  # 0: none
         self.bans: list[str] = []
         self.invited: set[str] = set()  # user ids, until they join
+        self.created = 0.0  # seconds since the epoch by its creator's clock; 0: unknown
 
     def modes(self, show_key: bool) -> tuple[str, tuple[str, ...]]:
         letters, args = "+" + "".join(sorted(self.flags)), []

@@ -195,6 +195,7 @@ class ModeIs:
     target: str
     modes: str
     args: tuple[str, ...] = ()
+    created: float = 0.0  # a room's creation time, 0 if unknown
 
 
 @record

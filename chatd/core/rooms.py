@@ -58,7 +58,9 @@ class RoomPowers:
             ("@" if f & OP else "+" if f & VOICE else "", u.nick) for u, f in room.members.items()
         )
 
-    def enter(self, user: User, name: str, key: str, move: bool = False) -> Outcomes:
+    def enter(
+        self, user: User, name: str, key: str, move: bool = False, at: float = 0.0
+    ) -> Outcomes:
         """Joins user to the room called name if the room lets it in."""
         room = self.rooms.get(fold(name))
         if room is not None:
@@ -73,6 +75,7 @@ class RoomPowers:
                 self.drop(user, current)
         if room is None:
             room = self.rooms[fold(name)] = Room(name)
+            room.created = at
             room.members[user] = OP  # the room's creator is its operator
         else:
             room.members[user] = 0
@@ -110,7 +113,7 @@ class RoomPowers:
         name = intent.room or self.default_room
         if not valid_room(name):
             return [o.Error(user.id, "invalid_room", (name,))]
-        return self.enter(user, name, intent.key, intent.move)
+        return self.enter(user, name, intent.key, intent.move, intent.at)
 
     def _part(self, user: User, intent: i.Part) -> Outcomes:
         room = self.find_room(user, intent.room)
@@ -198,7 +201,7 @@ class RoomPowers:
             return [room]
         if not intent.changes:
             letters, args = room.modes(show_key=user in room.members)
-            return [o.ModeIs(user.id, room.name, letters, args)]
+            return [o.ModeIs(user.id, room.name, letters, args, room.created)]
         if intent.changes == (("+b", ""),):
             return [o.BanList(user.id, room.name, tuple(room.bans))]
         checked = self._as_op(user, room.name)

@@ -28,7 +28,7 @@ def snapshot(chat: Chat) -> dict[str, Any]:
         "rooms": [
             [
                 room.name,
-                [room.topic, room.topic_by, room.topic_at],
+                [room.topic, room.topic_by, room.topic_at, room.created],
                 [room.flags, room.key, room.limit, list(room.bans), sorted(room.invited)],
                 [[u.id, flags] for u, flags in room.members.items()],
             ]
@@ -43,9 +43,10 @@ def restore(chat: Chat, state: dict[str, Any]) -> None:
     chat.guests = state["guests"]
     chat.reconfigure(dataclasses.replace(chat.settings, **state["settings"]))
     rooms: dict[str, Room] = {}
-    for name, (topic, by, at), (flags, key, limit, bans, invited), _ in state["rooms"]:
+    for name, (topic, by, at, *created), (flags, key, limit, bans, invited), _ in state["rooms"]:
         room = rooms[name] = chat.rooms[fold(name)] = Room(name)
         room.topic, room.topic_by, room.topic_at = topic, by, at
+        room.created = created[0] if created else 0.0  # older snapshots do not say
         room.flags, room.key, room.limit = flags, key, limit
         room.bans, room.invited = list(bans), set(invited)
     for uid, label, protocol, lobby, nick, invisible, away, joined in state["users"]:
