@@ -15,6 +15,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from .delivery import Delivery, FrontEnd, Session
+from .proto.ircwire import IrcFramer
 from .protocol import LineParser
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Connection(Session):
         on_ready: Callable[[Connection, int], None],
         max_line: int,
         flood_burst: int,
+        parser: LineParser | IrcFramer | None = None,
     ) -> None:
         super().__init__(member_id, ip, front)
         self.sock = sock
@@ -73,7 +75,7 @@ class Connection(Session):
         self.on_ready = on_ready  # the server's
         self.outbox = outbox  # whose dirty set says this session has output
         self.leaving = leaving  # the server's queue of clients to disconnect
-        self.parser = LineParser(max_line)
+        self.parser = LineParser(max_line) if parser is None else parser
         self.out_size = 0  # bytes of out known to be unsent, up to out[counted]
         self.counted = 0
         self.events = 0  # what the selector watches for now

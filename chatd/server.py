@@ -25,6 +25,8 @@ from .core import outcomes as o
 from .core.chat import REPLICATED, Chat, CoreSettings
 from .delivery import Delivery, Session
 from .loop import Loop, Timer
+from .proto.irc import IrcFront, IrcSettings
+from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
 from .sockets import tune_client_socket
 from .writer import Writer
@@ -52,6 +54,10 @@ def line_settings(config: Config) -> LineSettings:
     return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
 
 
+def irc_settings(config: Config) -> IrcSettings:
+    return IrcSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+
+
 class Server(Writer):
     def __init__(
         self,
@@ -64,6 +70,7 @@ class Server(Writer):
         self.loop = loop
         self.chat = Chat(chat_settings(config))
         self.line = LineFront(line_settings(config))
+        self.irc = IrcFront(irc_settings(config), self.chat)
         self.delivery = Delivery(config.log_messages)
         self.delivery.on_welcome = self._welcomed
         self.delivery.on_refused = self._refused
@@ -104,11 +111,13 @@ class Server(Writer):
             settings = dataclasses.replace(settings, **kept)
         self.chat.reconfigure(settings)
         self.line.reconfigure(line_settings(config))
+        self.irc.reconfigure(irc_settings(config))
         self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         for conn in self.clients.values():
-            conn.parser.max_line = config.max_line_bytes
+            if conn.front is self.line:  # IRC lines are 512 bytes, whatever the config says
+                conn.parser.max_line = config.max_line_bytes  # type: ignore[union-attr]
             if conn.reason is None and not conn.held_back:
                 self._arm_idle(conn)
 
@@ -121,10 +130,14 @@ class Server(Writer):
 
     # Clients.
 
-    def adopt(self, sock: socket.socket, ip: str) -> Connection | None:
+    def adopt(self, sock: socket.socket, ip: str, protocol: str = "line") -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away
-        when the connect event is applied (limits hold across all workers)."""
-        front = self.line
+        when the connect event is applied (limits hold across all workers).
+
+        A line client connects at once and is greeted; an IRC client is only a session
+        of the IRC front-end until it registers (NICK and USER), and then connects."""
+        irc = protocol == "irc"
+        front: LineFront | IrcFront = self.irc if irc else self.line
         if self.shutting_down:
             _refuse(sock, front.error("server shutting down"))
             return None
@@ -141,12 +154,17 @@ class Server(Writer):
             self.on_ready,
             self.config.max_line_bytes,
             self.config.flood_burst,
+            IrcFramer() if irc else None,
         )
         self.clients[conn.fd] = conn
         self.delivery.add(conn)
         conn.events = READ
         self.loop.register(sock, READ, conn)
-        self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
+        if irc:
+            self.irc.open(conn.id, ip)
+            self._arm_idle(conn)  # not welcomed yet, but silence still ends it
+        else:
+            self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
         return conn
 
     # Events, in the bus's order: the same in every replica of the chat.
@@ -155,6 +173,7 @@ class Server(Writer):
         self._deliver_outcomes(self._chat_apply(intent))
         if intent.__class__ is _DISCONNECT:
             self.delivery.local.pop(intent.id, None)  # type: ignore[union-attr]
+            self.irc.close(intent.id)  # type: ignore[union-attr]
         elif intent.__class__ is _SETTINGS:  # a reload: the chat took the shared part
             config = reload.config_of(intent)  # type: ignore[arg-type]
             if config is not None:
@@ -208,6 +227,17 @@ class Server(Writer):
         rate = self.config.flood_rate
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
+        line = conn.front is self.line
+        if not (self._line_items(conn, items) if line else self._irc_items(conn, items)):
+            return  # it quit: the rest goes nowhere
+        if rate:
+            conn.tokens -= len(items)
+            more = parser.has_line() if line else parser.has_item()  # type: ignore[union-attr]
+            if len(items) == budget and more:
+                self._hold_back(conn)
+
+    def _line_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
+        """Line items become intents; False once the client is leaving."""
         publish = self.bus.publish
         parse = conn.front.parse
         uid = conn.id
@@ -218,13 +248,28 @@ class Server(Writer):
                     if intent is not None:
                         publish(intent)
             else:
-                conn.send(conn.front.too_long(parser.max_line))
-            if conn.reason is not None:  # it quit: the rest goes nowhere
-                return
-        if rate:
-            conn.tokens -= len(items)
-            if len(items) == budget and parser.has_line():
-                self._hold_back(conn)
+                conn.send(conn.front.too_long(conn.parser.max_line))  # type: ignore[union-attr]
+            if conn.reason is not None:
+                return False
+        return True
+
+    def _irc_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
+        """IRC items give intents and the replies that cannot wait for the chat; an ERROR
+        reply (QUIT before registering, a refused registration) ends the connection."""
+        publish = self.bus.publish
+        feed = self.irc.feed
+        uid = conn.id
+        for item in items:
+            intents, replies = feed(uid, item)
+            if replies:
+                self.delivery.send_lines(conn, replies)
+                if any(r.startswith(b"ERROR ") for r in replies):
+                    conn.close(CLOSED)
+            for intent in intents:
+                publish(intent)
+            if conn.reason is not None:
+                return False
+        return True
 
     def _hold_back(self, conn: Connection) -> None:
         """Flood control: stop reading this client and replay its input at flood_rate.

@@ -5,8 +5,23 @@ from __future__ import annotations
 
 import errno
 import socket
+import weakref
 
 _claims: dict[int, socket.socket] = {}  # by port: held while this process listens there
+# The protocol a listener speaks travels with the socket object (to workers too), so
+# every list of listeners stays a list of sockets; an untagged one speaks the line protocol.
+_protocols: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
+PROTOCOLS = ("line", "irc")
+
+
+def tag(sock: socket.socket, protocol: str) -> socket.socket:
+    """Marks a listener as speaking protocol ("line" or "irc")."""
+    _protocols[sock] = protocol
+    return sock
+
+
+def protocol_of(sock: socket.socket) -> str:
+    return _protocols.get(sock, "line")
 
 
 def open_listener(
