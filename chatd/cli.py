@@ -104,25 +104,30 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     from . import systemd
     from .daemon import Pidfile, PidfileError, daemon_context
     from .runner import hold_signals
-    from .sockets import claims, open_listener
+    from .sockets import claims, open_listener, tag
 
     hold_signals()
     listeners = systemd.listen_fds()
     inherited = bool(listeners)
-    if inherited:
+    if inherited and config.listen is None:
         mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
         if mismatch:
             log.warning("%s", mismatch)
     else:
-        try:
-            workers = config.worker_count() > 1
-            listeners = [open_listener(config.bind, config.port, reuse_port=workers, claim=True)]
-        except OSError as exc:
-            print(
-                f"chatd: cannot listen on {config.bind} port {config.port}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return EX_UNAVAILABLE
+        workers = config.worker_count() > 1
+        listeners = []
+        for protocol, bind, port in config.listeners():
+            try:
+                listener = open_listener(bind, port, reuse_port=workers, claim=True)
+            except OSError as exc:
+                print(
+                    f"chatd: cannot listen on {bind} port {port}: {exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                for listener in listeners:
+                    listener.close()
+                return EX_UNAVAILABLE
+            listeners.append(tag(listener, protocol))
     pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
         if pidfile is not None:

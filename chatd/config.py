@@ -39,6 +39,19 @@ def _cwd() -> str | None:
 START_DIRECTORY = _cwd()
 
 
+@dataclass(frozen=True)
+class Listen:
+    """One listener of the ``listen`` key; bind None: the top-level ``bind``."""
+
+    protocol: str
+    port: int
+    bind: str | None = None
+
+
+PROTOCOLS = ("line", "irc")
+LISTEN_KEYS = ("protocol", "bind", "port")
+
+
 class ConfigError(Exception):
     """A bad config: ``str()`` is the one line an operator needs."""
 
@@ -69,6 +82,7 @@ class Config:
     log_messages: bool = False
     daemon: bool = False
     pidfile: str | None = None
+    listen: tuple[Listen, ...] | None = None
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -77,6 +91,12 @@ class Config:
         if self.workers == "auto":
             return len(os.sched_getaffinity(0)) or 1
         return int(self.workers)
+
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """(protocol, bind, port) of every listener: one line listener without ``listen``."""
+        if self.listen is None:
+            return [("line", self.bind, self.port)]
+        return [(e.protocol, e.bind or self.bind, e.port) for e in self.listen]
 
     def origin(self, key: str) -> str:
         """The file or "command line" a key's value came from."""
@@ -165,6 +185,50 @@ def _room(value: Any) -> str:
     return value
 
 
+class EntryError(ValueError):
+    """A bad part of a list entry: ``where`` follows the key's name ("[1].port")."""
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        super().__init__(message)
+
+
+def _listen(value: Any) -> tuple[Listen, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(
+            f"must be a list of {{protocol: line | irc, bind: ADDR, port: N}}, got {shown(value)}"
+        )
+    return tuple(_listen_entry(n, entry) for n, entry in enumerate(value))
+
+
+def _listen_entry(n: int, entry: Any) -> Listen:
+    if not isinstance(entry, dict):
+        raise EntryError(f"[{n}]", f"must be a mapping with protocol and port, got {shown(entry)}")
+    for key in entry:
+        if key not in LISTEN_KEYS:
+            name = key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
+            raise EntryError(f"[{n}].{name}", f"unknown key (known: {', '.join(LISTEN_KEYS)})")
+    for key in ("protocol", "port"):
+        if key not in entry:
+            raise EntryError(f"[{n}]", f"needs {key}")
+    protocol = entry["protocol"]
+    if protocol not in PROTOCOLS:
+        raise EntryError(
+            f"[{n}].protocol", f"must be one of {', '.join(PROTOCOLS)}, got {shown(protocol)}"
+        )
+    try:
+        port = _range(0, 65535)(entry["port"])
+    except ValueError as exc:
+        raise EntryError(f"[{n}].port", str(exc)) from None
+    bind = entry.get("bind")
+    if bind is not None:
+        try:
+            bind = _address(bind)
+        except ValueError as exc:
+            raise EntryError(f"[{n}].bind", str(exc)) from None
+    return Listen(protocol, port, bind)
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -211,6 +275,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "log_messages": _bool,
     "daemon": _bool,
     "pidfile": _path_or_none,
+    "listen": lambda v: None if v is None else _listen(v),
 }
 assert set(VALIDATORS) == set(KEYS)
 
@@ -223,6 +288,8 @@ def from_mapping(values: dict[Any, Any], source: str, base: Config | None = None
             raise ConfigError(source, name, f"unknown key (known keys: {', '.join(KEYS)})")
         try:
             clean[key] = VALIDATORS[key](value)
+        except EntryError as exc:
+            raise ConfigError(source, key + exc.where, str(exc)) from None
         except ValueError as exc:
             raise ConfigError(source, key, str(exc)) from None
     base = base or Config()
@@ -240,6 +307,7 @@ SEND_BUFFER_PER_LINE = 4
 
 def _check_together(config: Config, given: dict[str, Any]) -> None:
     """Keys whose values must agree with each other; named from where they were set."""
+    _check_listen(config)
     least = SEND_BUFFER_PER_LINE * config.max_line_bytes
     if config.max_send_buffer < least:
         key = "max_send_buffer" if "max_send_buffer" in given else "max_line_bytes"
@@ -250,6 +318,28 @@ def _check_together(config: Config, given: dict[str, Any]) -> None:
             f"{SEND_BUFFER_PER_LINE} x max_line_bytes ({least}), so that a reader's queue "
             "holds the longest line",
         )
+
+
+def _check_listen(config: Config) -> None:
+    if config.listen is None:
+        return
+    if "port" in config.origins:
+        raise ConfigError(
+            config.origin("listen"),
+            "listen",
+            f"port (from {config.origin('port')}) cannot be given with listen: "
+            "with listen, every listener's port is in its entry",
+        )
+    seen: dict[tuple[Any, int], int] = {}
+    for n, (_, bind, port) in enumerate(config.listeners()):
+        where = (ipaddress.ip_address(bind), port)
+        if port and where in seen:
+            raise ConfigError(
+                config.origin("listen"),
+                f"listen[{n}]",
+                f"{bind} port {port} is listen[{seen[where]}]'s already",
+            )
+        seen[where] = n
 
 
 def load(path: str) -> Config:

@@ -27,7 +27,7 @@ from .core.chat import Chat
 from .core.intents import Gone, State
 from .loop import Loop
 from .server import chat_settings
-from .sockets import describe, open_listener, recv_ready
+from .sockets import describe, open_listener, protocol_of, recv_ready, tag
 from .worker import Heartbeat, die_with_parent
 
 log = logging.getLogger("chatd.master")
@@ -95,14 +95,19 @@ class Master:
         return 0
 
     def listeners_for(self, slot: int) -> list[socket.socket]:
-        """Slot 0 has the first socket; others an SO_REUSEPORT twin on the same port,
+        """Slot 0 has the first sockets; others an SO_REUSEPORT twin of each (same port and
+        protocol),
         kept by the master across respawns (so no queued connection is lost). systemd's
         sockets are shared by all."""
         if self.inherited or slot == 0:
             return self.listeners
         if slot not in self.slot_listeners:
-            host, port = self.listeners[0].getsockname()[:2]
-            self.slot_listeners[slot] = [open_listener(host, port, reuse_port=True)]
+            twins = []
+            for listener in self.listeners:
+                host, port = listener.getsockname()[:2]
+                twin = open_listener(host, port, reuse_port=True)
+                twins.append(tag(twin, protocol_of(listener)))
+            self.slot_listeners[slot] = twins
         return self.slot_listeners[slot]
 
     def spawn(self, slot: int) -> None:

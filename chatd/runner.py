@@ -108,8 +108,11 @@ class Runner:
     def _rebind(self, new: cfg.Config) -> cfg.Config:
         """Listens on a changed address; if that fails, the old one stays."""
         old = self.config
-        if (new.bind, new.port) == (old.bind, old.port):
+        if new.listeners() == old.listeners():
             return new
+        if new.listen is not None or old.listen is not None:
+            log.warning("SIGHUP: a change of listen (or to or from it) takes a restart")
+            return dataclasses.replace(new, bind=old.bind, port=old.port, listen=old.listen)
         if self.inherited:
             log.warning("SIGHUP: bind/port are the socket unit's under socket activation")
             return dataclasses.replace(new, bind=old.bind, port=old.port)

@@ -12,6 +12,8 @@ import os
 import socket
 import time
 
+from .sockets import tag
+
 SD_LISTEN_FDS_START = 3
 
 
@@ -80,7 +82,8 @@ def _watchdog_usec(env: dict[str, str] | os._Environ[str]) -> int | None:
 
 
 def listen_fds(environ: dict[str, str] | None = None, unset: bool = True) -> list[socket.socket]:
-    """The listening sockets systemd passed us, or [] when it passed none (bind ourselves)."""
+    """The listening sockets systemd passed us, or [] when it passed none (bind ourselves);
+    each is tagged with its protocol by its name in $LISTEN_FDNAMES (sockets.protocol_of)."""
     env = os.environ if environ is None else environ
     try:
         pid, count = int(env.get("LISTEN_PID", "")), int(env.get("LISTEN_FDS", ""))
@@ -88,15 +91,20 @@ def listen_fds(environ: dict[str, str] | None = None, unset: bool = True) -> lis
         return []
     if pid != os.getpid() or count <= 0:
         return []
+    names_given = env.get("LISTEN_FDNAMES", "")
     if unset:  # not for our children
         for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
             env.pop(name, None)
+    names = names_given.split(":") if names_given else []
     sockets = []
-    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+    for n, fd in enumerate(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count)):
         os.set_inheritable(fd, False)
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
-        sockets.append(sock)
+        # FileDescriptorName=irc in a socket unit: that socket speaks IRC; any other
+        # name (the default is the unit's name) speaks the line protocol.
+        name = names[n] if n < len(names) else ""
+        sockets.append(tag(sock, "irc" if name == "irc" else "line"))
     return sockets
 
 
