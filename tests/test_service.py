@@ -446,6 +446,7 @@ def _unit_for_this_host(tmp_path: Path) -> Path:
     text = (ROOT / "systemd" / "chatd.service").read_text()
     unit.write_text(text.replace("/usr/local/bin/chatd", str(BIN / "chatd")))
     shutil.copy(ROOT / "systemd" / "chatd.socket", tmp_path / "chatd.socket")
+    shutil.copy(ROOT / "systemd" / "chatd-irc.socket", tmp_path / "chatd-irc.socket")
     return unit
 
 
@@ -458,7 +459,14 @@ needs_analyze = pytest.mark.skipif(
 def test_units_verify_without_a_single_remark(tmp_path):
     unit = _unit_for_this_host(tmp_path)
     result = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", str(unit), str(tmp_path / "chatd.socket")],
+        [
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            str(unit),
+            str(tmp_path / "chatd.socket"),
+            str(tmp_path / "chatd-irc.socket"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -485,6 +493,7 @@ def test_no_trailing_comments_on_value_lines():
     for path in [
         ROOT / "systemd" / "chatd.service",
         ROOT / "systemd" / "chatd.socket",
+        ROOT / "systemd" / "chatd-irc.socket",
         ROOT / "etc" / "logrotate.d" / "chatd",
     ]:
         for line in path.read_text().splitlines():
