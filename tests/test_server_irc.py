@@ -154,3 +154,42 @@ def test_listener_tag_picks_the_protocol_of_accepted_connections():
     client.close()
     h.server.replace_listeners([])
     h.close()
+
+
+def test_an_irc_user_past_max_clients_gets_error_and_is_closed():
+    h = Harness(max_clients=1)
+    line = h.connect()
+    irc = irc_connect(h)
+    lines = register(h, irc, "alice")
+    assert lines[-1].startswith("ERROR :Closing link: server full")
+    assert irc.closed()
+    assert not line.closed()
+    h.close()
+
+
+def test_reconfigure_leaves_irc_lines_at_512_bytes():
+    import dataclasses
+
+    h = Harness()
+    irc = irc_connect(h)
+    register(h, irc, "alice")
+    line = h.connect()
+    h.server.reconfigure(dataclasses.replace(h.config, max_line_bytes=4096, motd="new"))
+    assert next(iter(h.server.clients.values())).parser.__class__ is IrcFramer
+    conn = conn_of(h, "alice")
+    irc.sock.sendall(b"PRIVMSG #x :" + b"y" * 600 + b"\r\n")
+    h.step(3)
+    assert irc.lines()[0].startswith(":test 417 alice ")
+    assert conn.reason is None
+    line.close()
+    h.close()
+
+
+def test_idle_timeout_ends_a_silent_unregistered_irc_connection():
+    h = Harness(idle_timeout=60)
+    irc = irc_connect(h)
+    h.tick(61)
+    h.step(2)
+    assert irc.lines() == ["ERROR :idle timeout"]
+    assert irc.closed()
+    h.close()
