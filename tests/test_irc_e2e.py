@@ -3,6 +3,7 @@ and line sockets in one chat, with one process and with workers."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -110,3 +111,39 @@ def test_check_config_refuses_bad_listen_entries(tmp_path, text, wanted):
     )
     assert result.returncode == 78
     assert f"{config}: {wanted}" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_socket_activation_serves_each_socket_by_its_name(tmp_path, workers):
+    irc_sock = socket.create_server(("127.0.0.1", 0))
+    line_sock = socket.create_server(("127.0.0.1", 0))
+    config = tmp_path / "chatd.yaml"
+    config.write_text(f"workers: {workers}\nserver_name: irc.test\n")
+    command = " ".join(chatd_command("--config", str(config)))
+
+    def as_systemd() -> None:  # fd 3 is named irc, fd 4 line: the order is the units'
+        os.dup2(irc_sock.fileno(), 3)
+        os.dup2(line_sock.fileno(), 4)
+
+    proc = subprocess.Popen(
+        ["sh", "-c", f"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=irc:line exec {command}"],
+        preexec_fn=as_systemd,
+        stderr=subprocess.DEVNULL,
+        close_fds=False,
+    )
+    try:
+        line = dial(line_sock.getsockname()[1])
+        nick = line.greeted()
+        irc = dial(irc_sock.getsockname()[1])
+        register(irc, "erin")
+        irc.send(f"PRIVMSG {nick} :psst")
+        assert line.line() == "*erin* psst"  # a private message, line-style
+        irc.close()
+        line.close()
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        irc_sock.close()
+        line_sock.close()
