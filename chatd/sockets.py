@@ -120,9 +120,11 @@ def tune_client_socket(sock: socket.socket) -> None:
 
 
 def describe(sock: socket.socket) -> str:
-    """host:port of a listening socket, for the logs and sd_notify's STATUS."""
+    """host:port of a listening socket, for the logs and sd_notify's STATUS; an IRC
+    listener says so after it."""
     host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return where if protocol_of(sock) == "line" else f"{where} ({protocol_of(sock)})"
 
 
 def recv_ready(sock: socket.socket, size: int = 1 << 20) -> bytes | None:

@@ -22,6 +22,7 @@ def start(tmp_path: Path, workers: int, extra: str = "") -> tuple[Chatd, int, in
     chatd = Chatd("--config", str(config), any_port=False)
     where = chatd.wait_log(ADDRESS).group(1)
     line_port, irc_port = (int(p) for p in re.findall(rb":(\d+)", where)[:2])
+    assert f"127.0.0.1:{irc_port} (irc)".encode() in where
     return chatd, line_port, irc_port
 
 

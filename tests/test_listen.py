@@ -11,7 +11,7 @@ import pytest
 
 from chatd import cli, systemd
 from chatd import config as cfg
-from chatd.sockets import open_listener, protocol_of, tag
+from chatd.sockets import describe, open_listener, protocol_of, tag
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -149,4 +149,12 @@ def test_tag_is_kept_on_the_socket_object():
     s = socket.socket()
     assert protocol_of(s) == "line"
     assert protocol_of(tag(s, "irc")) == "irc"
+    s.close()
+
+
+def test_describe_names_an_irc_listener_s_protocol():
+    s = open_listener("127.0.0.1", 0)
+    port = s.getsockname()[1]
+    assert describe(s) == f"127.0.0.1:{port}"
+    assert describe(tag(s, "irc")) == f"127.0.0.1:{port} (irc)"
     s.close()
