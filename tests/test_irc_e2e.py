@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -148,3 +149,35 @@ def test_socket_activation_serves_each_socket_by_its_name(tmp_path, workers):
         proc.wait()
         irc_sock.close()
         line_sock.close()
+
+
+def test_an_irc_port_in_use_exits_69_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "chatd.yaml"
+        config.write_text(
+            f"listen:\n  - {{protocol: line, port: 0}}\n  - {{protocol: irc, port: {port}}}\n"
+        )
+        result = subprocess.run(
+            chatd_command("--config", str(config)), capture_output=True, timeout=20
+        )
+    assert result.returncode == 69
+    assert f"cannot listen on 127.0.0.1 port {port}".encode() in result.stderr
+
+
+def test_sighup_with_a_changed_listen_keeps_the_listeners(tmp_path):
+    chatd, line_port, irc_port = start(tmp_path, 1)
+    with chatd:
+        (tmp_path / "chatd.yaml").write_text("listen: [{protocol: irc, port: 0}]\n")
+        chatd.signal(signal.SIGHUP)
+        chatd.wait_log(b"a change of listen (or to or from it) takes a restart")
+        irc = dial(irc_port)
+        irc.send("NICK frank", "USER f 0 * :F")
+        assert " 001 frank " in irc.line()  # still IRC, still there
+        line = dial(line_port)
+        line.greeted()
+        irc.close()
+        line.close()
+        assert chatd.stop() == 0
