@@ -17,6 +17,20 @@ from .record import record
 Change = tuple[str, str]
 
 
+def mode_words(changes: tuple[Change, ...]) -> tuple[str, list[str]]:
+    """(("+o", "bob"), ("+t", "")) -> ("+ot", ["bob"]): the letters with each sign once,
+    then the arguments in order (how both front-ends write a mode change)."""
+    letters, args, sign = "", [], ""
+    for name, arg in changes:
+        if name[0] != sign:
+            sign = name[0]
+            letters += sign
+        letters += name[1:]
+        if arg:
+            args.append(arg)
+    return letters, args
+
+
 @record
 class Connect:
     """A new connection; ``lobby``: it lands in the default room (line users do)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core import outcomes as o
-from ..core.intents import Change
+from ..core.intents import Change, mode_words
 from ..core.model import User
 from . import ircnumerics as n
 from .ircwire import MAX_LINE, Message, render
@@ -97,14 +97,7 @@ def text_lines(source: str, command: str, target: str, text: str, action: bool =
 
 def modes_params(changes: tuple[Change, ...]) -> tuple[str, ...]:
     """(("+o", "bob"), ("+t", "")) -> ("+ot", "bob")."""
-    letters, args, sign = "", [], ""
-    for name, arg in changes:
-        if name[0] != sign:
-            sign = name[0]
-            letters += sign
-        letters += name[1:]
-        if arg:
-            args.append(arg)
+    letters, args = mode_words(changes)
     return (letters, *args)
 
 

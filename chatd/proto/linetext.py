@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import protocol as p
-from ..core.intents import Change
+from ..core.intents import Change, mode_words
 
 # The most characters of user text quoted inside a server line (p.quote), so that no one
 # can pad it into what looks like a line of the server's own.
@@ -87,12 +87,5 @@ INFO: dict[str, Callable[..., str]] = {
 
 def modes_text(changes: tuple[Change, ...]) -> str:
     """(("+o", "bob"), ("+t", "")) -> "+ot bob", as IRC writes it."""
-    letters, args, sign = "", [], ""
-    for name, arg in changes:
-        if name[0] != sign:
-            sign = name[0]
-            letters += sign
-        letters += name[1:]
-        if arg:
-            args.append(_q(arg))
-    return " ".join([letters, *args])
+    letters, args = mode_words(changes)
+    return " ".join([letters, *map(_q, args)])
