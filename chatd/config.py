@@ -67,6 +67,7 @@ class Config:
     port: int = 5000
     max_clients: int = 1000
     max_clients_per_ip: int = 20
+    ipv6_prefix_length: int = 64  # max_clients_per_ip counts an IPv6 client's /64 (peeraddr)
     max_line_bytes: int = 2048
     max_send_buffer: int = 262144
     flood_rate: float = 5
@@ -260,6 +261,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "port": _range(0, 65535),
     "max_clients": _range(1, 1_000_000),
     "max_clients_per_ip": _range(0, 1_000_000),
+    "ipv6_prefix_length": _range(16, 128),
     "max_line_bytes": _range(16, 1 << 20),
     "max_send_buffer": _range(1024, 1 << 30),
     "flood_rate": _range(0.01, 10000, whole=False, zero="off"),
