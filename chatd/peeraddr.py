@@ -61,3 +61,9 @@ def _covers(wide: ipaddress.IPv4Address | ipaddress.IPv6Address, other: object) 
     if wide == ipaddress.IPv6Address("::"):
         return True
     return wide == ipaddress.IPv4Address("0.0.0.0") and isinstance(other, ipaddress.IPv4Address)
+
+
+def irc_host(label: str) -> str:
+    """A host as an IRC parameter, which cannot start with ':': '::1' is '0::1', as ircds
+    write it (the same address)."""
+    return "0" + label if label.startswith(":") else label

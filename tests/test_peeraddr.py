@@ -4,6 +4,8 @@ counting IPv6 clients by prefix and mapped IPv4 clients as IPv4."""
 from __future__ import annotations
 
 import ipaddress
+import select
+import socket
 
 import pytest
 from hypothesis import assume, given
@@ -13,7 +15,7 @@ from chatd import config as cfg
 from chatd.core import intents as i
 from chatd.core import outcomes as o
 from chatd.core.chat import Chat, CoreSettings
-from chatd.peeraddr import limit_key, normal, overlaps, with_port
+from chatd.peeraddr import irc_host, limit_key, normal, overlaps, with_port
 
 # The normal form ------------------------------------------------------------------------
 
@@ -208,3 +210,59 @@ def test_check_config_exits_78_for_a_bad_prefix_length(tmp_path, capsys):
     path.write_text("ipv6_prefix_length: 200\n")
     assert cli.main(["--check-config", "--config", str(path)]) == 78
     assert f"{path}: ipv6_prefix_length: " in capsys.readouterr().err
+
+
+# The acceptor hands the server the normal form ------------------------------------------
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
+
+
+@needs_ipv6
+@pytest.mark.parametrize(("client", "shown"), [("127.0.0.1", "127.0.0.1"), ("::1", "::1")])
+def test_a_dual_stack_listener_hands_over_the_normal_form(client, shown):
+    from chatd.acceptor import Acceptor
+    from chatd.loop import Loop
+    from chatd.sockets import open_listener
+
+    adopted: list[tuple[str, str]] = []
+    listener = open_listener("::", 0)
+    acceptor = Acceptor(
+        Loop(), lambda sock, ip, protocol: adopted.append((ip, protocol)), lambda: 0
+    )
+    acceptor.replace([listener])
+    try:
+        port = listener.getsockname()[1]
+        with socket.create_connection((client, port), timeout=5):
+            select.select([listener], [], [], 5)  # the kernel completed the handshake
+            acceptor._accept(listener)
+    finally:
+        acceptor.replace([])
+    assert adopted == [(shown, "line")]
+
+
+# IRC shows an IPv6 host that starts with ':' the way ircds do ---------------------------
+
+
+def test_who_and_whois_show_an_ipv6_host_as_a_word():
+    from ircmem import IrcClient, IrcWorld
+
+    w = IrcWorld()
+    a = IrcClient(w, "::1")
+    a.line("NICK alice")
+    a.line("USER a 0 * :Alice")
+    a.take()
+    a.line("WHOIS alice")
+    assert a.take()[0] == ":chatd.test 311 alice alice irc 0::1 * Alice"
+    a.line("WHO alice")
+    assert a.take()[0] == ":chatd.test 352 alice * irc 0::1 chatd.test alice H :0 Alice"
+    assert irc_host("2001:db8::1") == "2001:db8::1" and irc_host("::1") == "0::1"
