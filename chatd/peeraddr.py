@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 
 IPV6_PREFIX_LENGTH = 64  # the limits' default: one host's share of an IPv6 network
-IPV6_PREFIX_RANGE = (16, 128)
+ANY, ANY4 = ipaddress.IPv6Address("::"), ipaddress.IPv4Address("0.0.0.0")  # the wildcards
 
 
 def normal(host: str) -> str:
@@ -49,18 +49,27 @@ def with_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def overlaps(a: str, b: str) -> bool:
-    """Whether listeners on addresses a and b of one port would take the same connections:
-    the same address, or a wildcard that covers the other ('::' covers IPv4 too, as it
-    listens with IPV6_V6ONLY off)."""
-    x, y = ipaddress.ip_address(normal(a)), ipaddress.ip_address(normal(b))
-    return x == y or _covers(x, y) or _covers(y, x)
-
-
-def _covers(wide: ipaddress.IPv4Address | ipaddress.IPv6Address, other: object) -> bool:
-    if wide == ipaddress.IPv6Address("::"):
-        return True
-    return wide == ipaddress.IPv4Address("0.0.0.0") and isinstance(other, ipaddress.IPv4Address)
+def first_overlap(binds: list[str]) -> tuple[int, int] | None:
+    """For listeners of one port, in order: (n, m) if listener n would take connections of
+    the earlier listener m (the same address, or a wildcard and an address it covers: '::'
+    covers IPv4 too, as it listens with IPV6_V6ONLY off); None if none would.  Linear, as a
+    config file may list thousands of listeners."""
+    seen: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, int] = {}
+    first: dict[int, int] = {}  # by IP version: the first listener of that family
+    for n, bind in enumerate(binds):
+        addr = ipaddress.ip_address(normal(bind))  # with its scope: fe80::1%a is not %b
+        for wide in (ANY, ANY4 if addr.version == 4 else None):
+            if wide in seen:
+                return n, seen[wide]
+        if addr in seen:
+            return n, seen[addr]
+        if addr == ANY and first:
+            return n, min(first.values())
+        if addr == ANY4 and 4 in first:
+            return n, first[4]
+        seen[addr] = n
+        first.setdefault(addr.version, n)
+    return None
 
 
 def irc_host(label: str) -> str:

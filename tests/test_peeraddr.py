@@ -15,7 +15,7 @@ from chatd import config as cfg
 from chatd.core import intents as i
 from chatd.core import outcomes as o
 from chatd.core.chat import Chat, CoreSettings
-from chatd.peeraddr import irc_host, limit_key, normal, overlaps, with_port
+from chatd.peeraddr import first_overlap, irc_host, limit_key, normal, with_port
 
 # The normal form ------------------------------------------------------------------------
 
@@ -114,11 +114,19 @@ def test_two_addresses_share_a_key_exactly_when_they_share_the_prefix(addr, bits
         ("0.0.0.0", "127.0.0.1", True),
         ("0.0.0.0", "::1", False),
         ("::ffff:127.0.0.1", "127.0.0.1", True),
+        ("fe80::1%lo", "fe80::1%lo", True),
+        ("fe80::1%lo", "fe80::1%eth0", False),
     ],
 )
-def test_overlaps(a, b, overlap):
-    assert overlaps(a, b) is overlap
-    assert overlaps(b, a) is overlap
+def test_two_listeners_of_one_port_overlap(a, b, overlap):
+    assert first_overlap([a, b]) == ((1, 0) if overlap else None)
+    assert first_overlap([b, a]) == ((1, 0) if overlap else None)
+
+
+def test_the_overlap_named_is_the_first_listener_taken():
+    assert first_overlap(["127.0.0.1", "::1", "10.0.0.1", "0.0.0.0"]) == (3, 0)
+    assert first_overlap(["::1", "10.0.0.1", "::"]) == (2, 0)
+    assert first_overlap(["::1", "10.0.0.1", "10.0.0.2", "10.0.0.1"]) == (3, 1)
 
 
 # The chat counts by the key -------------------------------------------------------------
@@ -210,6 +218,40 @@ def test_check_config_exits_78_for_a_bad_prefix_length(tmp_path, capsys):
     path.write_text("ipv6_prefix_length: 200\n")
     assert cli.main(["--check-config", "--config", str(path)]) == 78
     assert f"{path}: ipv6_prefix_length: " in capsys.readouterr().err
+
+
+def _listen(tmp_path, *entries: str) -> str:
+    path = tmp_path / "chatd.yaml"
+    path.write_text("listen:\n" + "".join(f"  - {{{e}}}\n" for e in entries))
+    return str(path)
+
+
+def test_one_port_on_two_families_is_two_listeners(tmp_path):
+    path = _listen(
+        tmp_path,
+        "protocol: line, bind: 127.0.0.1, port: 5000",
+        "protocol: line, bind: '::1', port: 5000",
+        "protocol: irc, bind: '::1', port: 6667",
+    )
+    assert len(cfg.load(path).listeners()) == 3
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("'::'", "127.0.0.1"), ("127.0.0.1", "'::'"), ("'::'", "'::1'"), ("0.0.0.0", "127.0.0.1")],
+)
+def test_overlapping_listeners_of_one_port_are_a_config_error(tmp_path, first, second):
+    path = _listen(
+        tmp_path,
+        f"protocol: line, bind: {first}, port: 5000",
+        "protocol: irc, bind: '::1', port: 6667",
+        f"protocol: irc, bind: {second}, port: 5000",
+    )
+    with pytest.raises(cfg.ConfigError) as caught:
+        cfg.load(path)
+    message, a, b = str(caught.value), first.strip("'"), second.strip("'")
+    expected = f"{path}: listen[2]: {b} port 5000 overlaps listen[0]'s {a} port 5000 "
+    assert message.startswith(expected), message
 
 
 # The acceptor hands the server the normal form ------------------------------------------
