@@ -254,6 +254,20 @@ def test_overlapping_listeners_of_one_port_are_a_config_error(tmp_path, first, s
     assert message.startswith(expected), message
 
 
+def test_check_config_exits_78_for_overlapping_listeners(tmp_path, capsys):
+    from chatd import cli
+
+    path = _listen(
+        tmp_path,
+        "protocol: line, bind: '::', port: 5000",
+        "protocol: irc, bind: 0.0.0.0, port: 5000",
+    )
+    assert cli.main(["--check-config", "--config", path]) == 78
+    assert (
+        f"{path}: listen[1]: 0.0.0.0 port 5000 overlaps listen[0]'s :: " in capsys.readouterr().err
+    )
+
+
 # The acceptor hands the server the normal form ------------------------------------------
 
 
