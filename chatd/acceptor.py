@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 
 from .loop import Loop
+from .peeraddr import normal
 from .sockets import protocol_of
 
 log = logging.getLogger("chatd.server")
@@ -61,7 +62,8 @@ class Acceptor:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            ip = addr[0] if isinstance(addr, tuple) else "local"
+            # normal: a "::" listener's IPv4 clients come as ::ffff:a.b.c.d
+            ip = normal(addr[0]) if isinstance(addr, tuple) else "local"
             self.adopt(sock, ip, protocol)
 
     def _pause(self, listener: socket.socket, exc: OSError) -> None:

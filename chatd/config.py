@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .peeraddr import first_overlap
 from .yamlfile import SHOWN, YamlError, read_mapping, shown
 
 EX_CONFIG = 78  # sysexits.h: configuration error
@@ -67,6 +68,7 @@ class Config:
     port: int = 5000
     max_clients: int = 1000
     max_clients_per_ip: int = 20
+    ipv6_prefix_length: int = 64  # max_clients_per_ip counts an IPv6 client's /64 (peeraddr)
     max_line_bytes: int = 2048
     max_send_buffer: int = 262144
     flood_rate: float = 5
@@ -260,6 +262,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "port": _range(0, 65535),
     "max_clients": _range(1, 1_000_000),
     "max_clients_per_ip": _range(0, 1_000_000),
+    "ipv6_prefix_length": _range(16, 128),
     "max_line_bytes": _range(16, 1 << 20),
     "max_send_buffer": _range(1024, 1 << 30),
     "flood_rate": _range(0.01, 10000, whole=False, zero="off"),
@@ -330,16 +333,33 @@ def _check_listen(config: Config) -> None:
             f"port (from {config.origin('port')}) cannot be given with listen: "
             "with listen, every listener's port is in its entry",
         )
-    seen: dict[tuple[Any, int], int] = {}
-    for n, (_, bind, port) in enumerate(config.listeners()):
-        where = (ipaddress.ip_address(bind), port)
-        if port and where in seen:
-            raise ConfigError(
-                config.origin("listen"),
-                f"listen[{n}]",
-                f"{bind} port {port} is listen[{seen[where]}]'s already",
+    _check_overlaps(config)
+
+
+def _check_overlaps(config: Config) -> None:
+    """Two listeners of one port on overlapping addresses: one would take the other's
+    connections (with workers, SO_REUSEPORT lets both bind), or the kernel refuses it."""
+    listeners = config.listeners()
+    by_port: dict[int, list[int]] = {}
+    for n, (_, _, port) in enumerate(listeners):
+        if port:  # port 0: any free port, a different one for each listener
+            by_port.setdefault(port, []).append(n)
+    clashes = []
+    for entries in by_port.values():
+        found = first_overlap([listeners[n][1] for n in entries])
+        if found is not None:
+            clashes.append((entries[found[0]], entries[found[1]]))
+    if clashes:
+        n, m = min(clashes)
+        (_, bind, port), (_, other, _) = listeners[n], listeners[m]
+        if ipaddress.ip_address(bind) == ipaddress.ip_address(other):
+            message = f"{bind} port {port} is listen[{m}]'s already"
+        else:
+            message = (
+                f"{bind} port {port} overlaps listen[{m}]'s {other} port {port} "
+                "('::' takes every address, IPv4 too; '0.0.0.0' every IPv4 address)"
             )
-        seen[where] = n
+        raise ConfigError(config.origin("listen"), f"listen[{n}]", message)
 
 
 def load(path: str) -> Config:

@@ -46,6 +46,7 @@ def chat_settings(config: Config) -> CoreSettings:
     return CoreSettings(
         max_clients=config.max_clients,
         max_clients_per_ip=config.max_clients_per_ip,
+        ipv6_prefix_length=config.ipv6_prefix_length,
         default_room=config.default_room,
     )
 
