@@ -264,3 +264,16 @@ def test_chatd_client_with_tls_and_a_private_ca(tmp_path: Path) -> None:
         unknown = client("--tls", "localhost", port)  # the system CAs do not know ours
         assert unknown.returncode == 1
         assert "unable to get local issuer certificate" in unknown.stderr
+
+
+def test_sighup_that_turns_tls_on_for_a_listener_keeps_it_as_it_was(tmp_path: Path) -> None:
+    served = start(tmp_path)
+    with served.chatd:
+        config = tmp_path / "chatd.yaml"
+        text = config.read_text().replace(
+            "{protocol: line, port: 0}", "{protocol: line, port: 0, tls: true}"
+        )
+        config.write_text(text)
+        served.chatd.signal(signal.SIGHUP)
+        served.chatd.wait_log(b"turning TLS on or off for a listener takes a restart")
+        served.clear().greeted()  # still plaintext
