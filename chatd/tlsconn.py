@@ -91,6 +91,11 @@ class TlsConnection(Connection):
     def handshaking(self) -> bool:
         return not self.tls.handshake_done
 
+    def unread(self) -> bool:
+        """Something the next recv() gives without the socket: decrypted bytes, or the
+        end (close_notify or EOF) met while reading the records before it."""
+        return bool(self.tls.pending()) or self.tls.closed_by is not None
+
     def abort(self, reason: str) -> None:
         self.sock.abrupt = True
         super().abort(reason)

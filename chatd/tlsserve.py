@@ -123,7 +123,7 @@ class TlsServing:
     def tls_events(self, conn: TlsConnection, reading: bool) -> int:
         """The events a TLS client waits for; bytes already inside its stream are read
         next pass when reading (re)starts, as no socket event will announce them."""
-        if reading and not conn.again and conn.tls.handshake_done and conn.tls.pending():
+        if reading and not conn.again and conn.tls.handshake_done and conn.unread():
             self._read_soon(conn)
         return conn.wanted(reading)
 
@@ -151,9 +151,9 @@ class TlsServing:
         self._read_soon(conn)
 
     def _read_soon(self, conn: TlsConnection) -> None:
-        """Decrypted bytes no socket event will announce: read them next pass, not now,
-        so one client's backlog cannot keep the loop from the others."""
-        if conn.again or not conn.tls.pending() or not conn.reading or conn.reason is not None:
+        """Decrypted bytes (or the peer's close) no socket event will announce: read them
+        next pass, not now, so one client's backlog cannot keep the loop from the others."""
+        if conn.again or not conn.unread() or not conn.reading or conn.reason is not None:
             return
         conn.again = True
 

@@ -314,3 +314,18 @@ def test_a_failed_handshake_names_the_problem_to_the_client(h: TlsHarness, pki: 
     )
     with pytest.raises(TlsError, match="certificate verify failed: hostname mismatch"):
         peer.handshake()
+
+
+def test_a_line_and_close_notify_in_one_read_are_both_seen(h: TlsHarness) -> None:
+    peer, other = h.connected(), h.connect(ip="10.0.0.2")
+    peer.send("/nick dave")
+    h.step(2)
+    other.lines()
+    peer.stream.send(b"last words\n")
+    peer.stream.close_notify()  # both reach the server's socket before it reads
+    h.step(4)
+    seen = other.lines()
+    assert any("last words" in line for line in seen)
+    assert any("dave" in line and "left" in line for line in seen), seen
+    peer.lines()  # what it had not read, up to the server's own close_notify
+    assert peer.stream.closed_by == "close_notify"
