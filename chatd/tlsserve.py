@@ -67,20 +67,25 @@ class TlsServing:
         self.tls_context: ssl.SSLContext | None = None
         self.handshakes: dict[str, int] = {}  # by IP: clients still in their handshake
         self.handshaking = 0
-        if config.uses_tls() and config.tls_cert and config.tls_key:
-            # Checked by check_start already: a failure here is a file changed meanwhile.
+        if not (config.uses_tls() and config.tls_cert and config.tls_key):
+            return
+        # check_start loaded this pair already: a failure here is a file changed since,
+        # seen by a worker (re)started later.  It must not crash it, over and over.
+        try:
             self.tls_context = tls.server_context(config.tls_cert, config.tls_key)
+        except tls.TlsConfigError as exc:
+            log.error("TLS clients are refused until a reload loads a pair: %s", exc)
 
     def reload_tls(self, config: Config) -> None:
         """A renewed certificate for new connections; a bad pair is logged and the one in
         use stays.  Connections already made keep the context they were made with."""
-        if self.tls_context is None or not config.tls_cert or not config.tls_key:
+        if not (config.uses_tls() and config.tls_cert and config.tls_key):
             return
-        context, error = tls.reload_context(self.tls_context, config.tls_cert, config.tls_key)
-        if error is not None:
-            log.error(
-                "reload: TLS certificate kept: %s: %s: %s", error.key, error.path, error.problem
-            )
+        try:
+            context = tls.server_context(config.tls_cert, config.tls_key)
+        except tls.TlsConfigError as exc:
+            kept = "kept" if self.tls_context is not None else "still missing"
+            log.error("reload: TLS certificate %s: %s", kept, exc)
             return
         self.tls_context = context
         log.info("reload: TLS certificate loaded from %s", config.tls_cert)

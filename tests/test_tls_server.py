@@ -60,9 +60,11 @@ class TlsPeer:
 
 
 class TlsHarness(Harness):
-    def __init__(self, pki: Pki, tag: str = "server", **settings: object) -> None:
+    def __init__(
+        self, pki: Pki, pair: tuple[str, str, int] | None = None, **settings: object
+    ) -> None:
         self.pki = pki
-        self.cert, self.key, self.serial = pki.pair(tag)
+        self.cert, self.key, self.serial = pair or pki.pair("server")
         listen = (Listen("line", 0, None, True), Listen("irc", 0, None, True))
         super().__init__(listen=listen, tls_cert=self.cert, tls_key=self.key, **settings)
         self.client_context = client_context(pki.cafile)
@@ -329,3 +331,24 @@ def test_a_line_and_close_notify_in_one_read_are_both_seen(h: TlsHarness) -> Non
     assert any("dave" in line and "left" in line for line in seen), seen
     peer.lines()  # what it had not read, up to the server's own close_notify
     assert peer.stream.closed_by == "close_notify"
+
+
+def test_a_pair_broken_before_the_server_starts_refuses_tls_until_a_reload(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    cert, key, serial = pki.pair("late")
+    good = Path(key).read_bytes()
+    Path(key).write_bytes(Path(pki.pair("other")[1]).read_bytes())  # a worker respawned now
+    with caplog.at_level(logging.ERROR, "chatd.server"):
+        h = TlsHarness(pki, (cert, key, serial))
+    try:
+        assert "TLS clients are refused until a reload" in caplog.text
+        refused = h.tls_connect()
+        assert _closed(refused.stream.sock)
+        plain = h.connect(ip="10.0.0.2")  # the rest of the server works
+        assert not plain.closed()
+        Path(key).write_bytes(good)
+        h.server.reconfigure(h.config)
+        assert h.connected(ip="10.0.0.3").serial() == serial
+    finally:
+        h.close()
