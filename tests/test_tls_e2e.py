@@ -4,13 +4,16 @@ and half records; a renewed certificate on SIGHUP; one process and two workers."
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -116,9 +119,6 @@ def ncat(served: Served, port: int) -> subprocess.Popen[bytes]:
 
 def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 10) -> bytes:
     assert proc.stdout is not None
-    import os
-    import select
-
     seen = b""
     deadline = time.monotonic() + timeout
     while needle not in seen:
@@ -130,6 +130,12 @@ def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 10
     return seen
 
 
+def say(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(data)
+    proc.stdin.flush()
+
+
 def finish(proc: subprocess.Popen[bytes]) -> None:
     proc.kill()
     proc.wait(5)
@@ -139,7 +145,9 @@ def finish(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.parametrize("tool", [s_client, ncat], ids=["openssl", "ncat"])
-def test_tls_tools_talk_to_both_protocols(tmp_path: Path, tool) -> None:  # type: ignore[no-untyped-def]
+def test_tls_tools_talk_to_both_protocols(
+    tmp_path: Path, tool: Callable[[Served, int], subprocess.Popen[bytes]]
+) -> None:
     served = start(tmp_path)
     with served.chatd:
         watcher = served.clear()
@@ -148,14 +156,11 @@ def test_tls_tools_talk_to_both_protocols(tmp_path: Path, tool) -> None:  # type
         irc = tool(served, served.irc_tls)
         try:
             assert b"*** You joined #lobby" in read_until(line, b"*** You joined ")
-            line.stdin.write(b"/nick tooluser\nvia a tool\n")  # type: ignore[union-attr]
-            line.stdin.flush()  # type: ignore[union-attr]
+            say(line, b"/nick tooluser\nvia a tool\n")
             assert watcher.until("<tooluser>")[-1] == "<tooluser> via a tool"
-            irc.stdin.write(b"NICK ircuser\r\nUSER u 0 * :U\r\nJOIN #lobby\r\n")  # type: ignore[union-attr]
-            irc.stdin.flush()  # type: ignore[union-attr]
+            say(irc, b"NICK ircuser\r\nUSER u 0 * :U\r\nJOIN #lobby\r\n")
             read_until(irc, b" 366 ircuser #lobby ")
-            irc.stdin.write(b"PRIVMSG #lobby :irc via a tool\r\n")  # type: ignore[union-attr]
-            irc.stdin.flush()  # type: ignore[union-attr]
+            say(irc, b"PRIVMSG #lobby :irc via a tool\r\n")
             assert b"<ircuser> irc via a tool" in read_until(line, b"irc via a tool")
         finally:
             finish(line)
