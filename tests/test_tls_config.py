@@ -128,3 +128,28 @@ def test_a_credential_is_a_plain_name(
     path = write(tmp_path, f"tls_cert: 'credential:{name}'\ntls_key: k.pem\n")
     with pytest.raises(cfg.ConfigError, match="tls_cert: .*a credential is a plain file name"):
         cfg.load(path)
+
+
+def test_worker_twins_of_a_tls_listener_speak_tls_too() -> None:
+    from chatd.master import Master
+    from chatd.sockets import describe, open_listener, protocol_of, tag, tls_of
+
+    line = tag(open_listener("127.0.0.1", 0, reuse_port=True), "line", tls=True)
+    irc = tag(open_listener("127.0.0.1", 0, reuse_port=True), "irc", tls=True)
+    plain = open_listener("127.0.0.1", 0, reuse_port=True)
+    master = Master(cfg.Config(workers=2), [line, irc, plain], {})
+    try:
+        twins = master.listeners_for(1)
+        assert [(protocol_of(s), tls_of(s)) for s in twins] == [
+            ("line", True),
+            ("irc", True),
+            ("line", False),
+        ]
+        port = line.getsockname()[1]
+        assert describe(twins[0]) == f"127.0.0.1:{port} (tls)"
+        assert describe(twins[1]).endswith(" (irc, tls)")
+        assert describe(twins[2]).endswith(f":{plain.getsockname()[1]}")
+    finally:
+        for s in [line, irc, plain, *master.slot_listeners.get(1, [])]:
+            s.close()
+        master.loop.close()

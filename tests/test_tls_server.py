@@ -352,3 +352,32 @@ def test_a_pair_broken_before_the_server_starts_refuses_tls_until_a_reload(
         assert h.connected(ip="10.0.0.3").serial() == serial
     finally:
         h.close()
+
+
+def test_a_flood_of_garbage_and_half_open_handshakes_leaves_the_chat_running(
+    h: TlsHarness,
+) -> None:
+    talker, listener = h.connected(ip="10.0.0.2"), h.connect(ip="10.0.0.3")
+    flood = []
+    for n in range(60):
+        ours, theirs = socket.socketpair()
+        h.server.adopt(theirs, f"10.1.0.{n}", "line", True)
+        # garbage, half a record, or a record header promising 16 KiB that never comes
+        ours.sendall(
+            [b"\x00" * 3000, b"\x16\x03\x01\x02", b"\x16\x03\x01\x40\x00" + b"a" * 8000][n % 3]
+        )
+        flood.append(ours)
+    h.step(3)
+    talker.send("through the flood")
+    h.step(3)
+    assert any("through the flood" in line for line in listener.lines())
+    waiting = [
+        c for c in h.server.clients.values() if isinstance(c, TlsConnection) and c.handshaking
+    ]
+    assert len(waiting) == 40  # the garbage is gone already; the rest wait for the timeout
+    h.tick(h.config.tls_handshake_timeout + 1)
+    assert all(_closed(sock) for sock in flood)
+    assert h.server.handshaking == 0 and not h.server.handshakes
+    talker.send("after it")
+    h.step(3)
+    assert any("after it" in line for line in listener.lines())
