@@ -151,6 +151,7 @@ class Server(Writer, TlsServing):
             return self.adopt_tls(sock, ip, front)
         refusal = self.handshaking and self.limit_hit(ip)  # TLS clients not connected yet
         if refusal:
+            log.info("refused a client from %s: %s", ip, self.line.refusal_text(refusal))
             _refuse(sock, front.refusal(refusal))
             return None
         tune_client_socket(sock)
