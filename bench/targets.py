@@ -188,6 +188,10 @@ class Chatd(Target):
             "flood_rate": self.options.get("flood_rate", 0),
             "workers": self.options.get("workers", 1),
         }
+        if self.options.get("tls"):  # the tls scenario: a TLS listener beside this one
+            from .tlsbench import chatd_command
+
+            return chatd_command(self, config)
         path = self.workdir / "chatd.yaml"
         path.write_text("".join(f"{k}: {v}\n" for k, v in config.items()))
         return [sys.executable, "-m", "chatd", "--config", str(path)]
@@ -240,6 +244,10 @@ class Ncat(Target):
         return shutil.which("ncat") is not None
 
     def command(self, max_clients: int) -> list[str]:
+        if self.options.get("tls"):  # the tls scenario: ncat --ssl --chat
+            from .tlsbench import ncat_command
+
+            return ncat_command(self, max_clients)
         return ["ncat", "--chat", "-l", "127.0.0.1", str(self.port), "-m", str(max_clients + 10)]
 
 

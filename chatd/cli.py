@@ -116,7 +116,8 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     else:
         workers = config.worker_count() > 1
         listeners = []
-        for protocol, bind, port in config.listeners():
+        tls_flags = config.listeners_tls()
+        for (protocol, bind, port), tls in zip(config.listeners(), tls_flags, strict=True):
             try:
                 listener = open_listener(bind, port, reuse_port=workers, claim=True)
             except OSError as exc:
@@ -127,7 +128,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
                 for listener in listeners:
                     listener.close()
                 return EX_UNAVAILABLE
-            listeners.append(tag(listener, protocol))
+            listeners.append(tag(listener, protocol, tls))
     pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
         if pidfile is not None:

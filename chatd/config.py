@@ -47,10 +47,14 @@ class Listen:
     protocol: str
     port: int
     bind: str | None = None
+    tls: bool = False
 
 
 PROTOCOLS = ("line", "irc")
-LISTEN_KEYS = ("protocol", "bind", "port")
+LISTEN_KEYS = ("protocol", "bind", "port", "tls")
+# `credential:NAME` names a file systemd passed with LoadCredential=NAME:PATH; it is read
+# from $CREDENTIALS_DIRECTORY, which only the service's own user can read.
+CREDENTIAL = "credential:"
 
 
 class ConfigError(Exception):
@@ -85,6 +89,9 @@ class Config:
     daemon: bool = False
     pidfile: str | None = None
     listen: tuple[Listen, ...] | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_handshake_timeout: float = 10
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -99,6 +106,13 @@ class Config:
         if self.listen is None:
             return [("line", self.bind, self.port)]
         return [(e.protocol, e.bind or self.bind, e.port) for e in self.listen]
+
+    def listeners_tls(self) -> list[bool]:
+        """Whether each of listeners() speaks TLS, in the same order."""
+        return [bool(_field(e, "tls")) for e in self.listen or ()] or [False]
+
+    def uses_tls(self) -> bool:
+        return any(self.listeners_tls())
 
     def origin(self, key: str) -> str:
         """The file or "command line" a key's value came from."""
@@ -187,6 +201,29 @@ def _room(value: Any) -> str:
     return value
 
 
+def _tls_file(value: Any) -> str | None:
+    """A PEM file's path, or ``credential:NAME``: the file NAME in $CREDENTIALS_DIRECTORY."""
+    if not (isinstance(value, str) and value.startswith(CREDENTIAL)):
+        return _path_or_none(value)
+    name = value[len(CREDENTIAL) :]
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise ValueError(
+            f"{shown(value)}: a credential is a plain file name, as in LoadCredential="
+        )
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise ValueError(
+            f"{shown(value)} needs $CREDENTIALS_DIRECTORY, which systemd sets for a unit "
+            "with LoadCredential=; it is not set"
+        )
+    return os.path.join(directory, name)
+
+
+def _field(entry: Any, name: str) -> Any:
+    """A Listen's field; a worker's shipped config carries listeners as mappings."""
+    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name)
+
+
 class EntryError(ValueError):
     """A bad part of a list entry: ``where`` follows the key's name ("[1].port")."""
 
@@ -228,7 +265,11 @@ def _listen_entry(n: int, entry: Any) -> Listen:
             bind = _address(bind)
         except ValueError as exc:
             raise EntryError(f"[{n}].bind", str(exc)) from None
-    return Listen(protocol, port, bind)
+    try:
+        tls = _bool(entry.get("tls", False))
+    except ValueError as exc:
+        raise EntryError(f"[{n}].tls", str(exc)) from None
+    return Listen(protocol, port, bind, tls)
 
 
 def _workers(value: Any) -> int | str:
@@ -257,6 +298,8 @@ def _log_level(value: Any) -> str:
 # - idle_timeout: a second at least (less drops clients before they can type), 7 days at
 #   most (epoll cannot wait longer than about 24.8 days);
 # - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
+# - tls_handshake_timeout: 1 s lets a client across the world finish; past 5 minutes a
+#   handshake is an attack, not a slow link.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
@@ -279,6 +322,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "daemon": _bool,
     "pidfile": _path_or_none,
     "listen": lambda v: None if v is None else _listen(v),
+    "tls_cert": _tls_file,
+    "tls_key": _tls_file,
+    "tls_handshake_timeout": _range(1, 300, whole=False),
 }
 assert set(VALIDATORS) == set(KEYS)
 
@@ -311,6 +357,7 @@ SEND_BUFFER_PER_LINE = 4
 def _check_together(config: Config, given: dict[str, Any]) -> None:
     """Keys whose values must agree with each other; named from where they were set."""
     _check_listen(config)
+    _check_tls_keys(config)
     least = SEND_BUFFER_PER_LINE * config.max_line_bytes
     if config.max_send_buffer < least:
         key = "max_send_buffer" if "max_send_buffer" in given else "max_line_bytes"
@@ -362,6 +409,34 @@ def _check_overlaps(config: Config) -> None:
         raise ConfigError(config.origin("listen"), f"listen[{n}]", message)
 
 
+def _check_tls_keys(config: Config) -> None:
+    """A TLS listener needs the pair, and half a pair is a mistake wherever it is."""
+    for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if getattr(config, key) and not getattr(config, other):
+            raise ConfigError(config.origin(key), other, f"must be given with {key}")
+    if config.tls_cert is None and config.listen is not None:
+        for n, entry in enumerate(config.listen):
+            if _field(entry, "tls"):
+                raise ConfigError(
+                    config.origin("listen"),
+                    f"listen[{n}].tls",
+                    "needs tls_cert and tls_key (the server's certificate and its key)",
+                )
+
+
+def check_tls(config: Config) -> None:
+    """The certificate and key can be loaded as a pair: the context is made and thrown
+    away, so --check-config fails exactly where a start would."""
+    if config.tls_cert is None or config.tls_key is None:
+        return
+    from .tls import TlsConfigError, server_context
+
+    try:
+        server_context(config.tls_cert, config.tls_key)
+    except TlsConfigError as exc:
+        raise ConfigError(config.origin(exc.key), exc.key, f"{exc.path}: {exc.problem}") from None
+
+
 def load(path: str) -> Config:
     """Reads and validates one YAML file; raises ConfigError for anything wrong."""
     try:
@@ -391,7 +466,8 @@ def override(config: Config, values: dict[str, Any]) -> Config:
 
 def check_start(config: Config) -> None:
     """Raises ConfigError for a config that is valid but cannot start: daemon mode
-    without a log file, or a log file or pidfile chatd could not create or write."""
+    without a log file, a log file or pidfile chatd could not create or write, or a TLS
+    certificate and key that cannot be loaded as a pair."""
     if config.daemon and not config.log_file:
         raise ConfigError(
             config.origin("daemon"),
@@ -403,6 +479,7 @@ def check_start(config: Config) -> None:
         problem = path and path_problem(path)
         if problem:
             raise ConfigError(config.origin(key), key, problem)
+    check_tls(config)
 
 
 def path_problem(path: str) -> str | None:

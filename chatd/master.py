@@ -27,7 +27,7 @@ from .core.chat import Chat
 from .core.intents import Gone, State
 from .loop import Loop
 from .server import chat_settings
-from .sockets import describe, open_listener, protocol_of, recv_ready, tag
+from .sockets import describe, open_listener, protocol_of, recv_ready, tag, tls_of
 from .worker import Heartbeat, die_with_parent
 
 log = logging.getLogger("chatd.master")
@@ -106,7 +106,7 @@ class Master:
             for listener in self.listeners:
                 host, port = listener.getsockname()[:2]
                 twin = open_listener(host, port, reuse_port=True)
-                twins.append(tag(twin, protocol_of(listener)))
+                twins.append(tag(twin, protocol_of(listener), tls_of(listener)))
             self.slot_listeners[slot] = twins
         return self.slot_listeners[slot]
 

@@ -109,7 +109,10 @@ class Runner:
         """Listens on a changed address; if that fails, the old one stays."""
         old = self.config
         if new.listeners() == old.listeners():
-            return new
+            if new.listeners_tls() == old.listeners_tls():
+                return new
+            log.warning("SIGHUP: turning TLS on or off for a listener takes a restart")
+            return dataclasses.replace(new, listen=old.listen)
         if new.listen is not None or old.listen is not None:
             log.warning("SIGHUP: a change of listen (or to or from it) takes a restart")
             return dataclasses.replace(new, bind=old.bind, port=old.port, listen=old.listen)

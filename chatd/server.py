@@ -29,6 +29,8 @@ from .proto.irc import IrcFront, IrcSettings
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
 from .sockets import tune_client_socket
+from .tlsconn import TlsConnection
+from .tlsserve import TlsServing
 from .writer import Writer
 
 log = logging.getLogger("chatd.server")
@@ -59,7 +61,7 @@ def irc_settings(config: Config) -> IrcSettings:
     return IrcSettings(server_name=config.server_name, motd=config.motd, version=__version__)
 
 
-class Server(Writer):
+class Server(Writer, TlsServing):
     def __init__(
         self,
         config: Config,
@@ -94,6 +96,7 @@ class Server(Writer):
         self.exit_status = 0
         self._last_burst = 0.0
         self._trim_timer: Timer | None = None
+        self.init_tls(config)
         loop.on_tick(self.end_of_tick)
         self.replace_listeners(list(listeners))
 
@@ -116,6 +119,7 @@ class Server(Writer):
         self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
+        self.reload_tls(config)
         for conn in self.clients.values():
             if conn.front is self.line:  # IRC lines are 512 bytes, whatever the config says
                 conn.parser.max_line = config.max_line_bytes  # type: ignore[union-attr]
@@ -131,42 +135,56 @@ class Server(Writer):
 
     # Clients.
 
-    def adopt(self, sock: socket.socket, ip: str, protocol: str = "line") -> Connection | None:
+    def adopt(
+        self, sock: socket.socket, ip: str, protocol: str = "line", tls: bool = False
+    ) -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away
         when the connect event is applied (limits hold across all workers).
 
         A line client connects at once and is greeted; an IRC client is only a session
-        of the IRC front-end until it registers (NICK and USER), and then connects."""
-        irc = protocol == "irc"
-        front: LineFront | IrcFront = self.irc if irc else self.line
+        of the IRC front-end until it registers (NICK and USER), and then connects.  A
+        TLS client does either once its handshake is done (tlsserve.py)."""
+        front: LineFront | IrcFront = self.irc if protocol == "irc" else self.line
         if self.shutting_down:
-            _refuse(sock, front.error("server shutting down"))
+            _refuse(sock, b"" if tls else front.error("server shutting down"))
+            return None
+        if tls:
+            return self.adopt_tls(sock, ip, front)
+        refusal = self.handshaking and self.limit_hit(ip)  # TLS clients not connected yet
+        if refusal:
+            log.info("refused a client from %s: %s", ip, self.line.refusal_text(refusal))
+            _refuse(sock, front.refusal(refusal))
             return None
         tune_client_socket(sock)
+        conn = Connection(sock, ip, *self._connection_args(front, False))
+        self.clients[conn.fd] = conn
+        conn.events = READ
+        self.loop.register(sock, READ, conn)
+        self._start(conn)
+        return conn
+
+    def _connection_args(self, front: LineFront | IrcFront, tls: bool) -> tuple:  # type: ignore[type-arg]
+        """Connection's arguments after the socket and the IP."""
         self._ids += 1
-        conn = Connection(
-            sock,
-            ip,
+        return (
             self.loop.clock(),
             f"{self.worker}:{self._ids}",
             front,
             self.delivery,
             self.leaving,
-            self.on_ready,
+            self.on_tls_ready if tls else self.on_ready,
             self.config.max_line_bytes,
             self.config.flood_burst,
-            IrcFramer() if irc else None,
+            IrcFramer() if front is self.irc else None,
         )
-        self.clients[conn.fd] = conn
+
+    def _start(self, conn: Connection) -> None:
         self.delivery.add(conn)
-        conn.events = READ
-        self.loop.register(sock, READ, conn)
-        if irc:
-            self.irc.open(conn.id, ip)
+        if conn.front is self.irc:
+            self.irc.open(conn.id, conn.ip)
             self._arm_idle(conn)  # not welcomed yet, but silence still ends it
         else:
-            self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
-        return conn
+            self.bus.publish(i.Connect(conn.id, conn.ip, conn.front.protocol, lobby=True))
 
     # Events, in the bus's order: the same in every replica of the chat.
 
@@ -321,6 +339,8 @@ class Server(Writer):
         # Write interest only once a write left bytes behind (out_size counts those).
         reading = conn.reading and conn.reason is None and not self.input_paused
         want = (READ if reading else 0) | (WRITE if conn.out_size else 0)
+        if conn.__class__ is TlsConnection:
+            want = self.tls_events(conn, reading)  # type: ignore[arg-type]
         if want == conn.events:
             return
         if conn.events == 0:
@@ -408,6 +428,7 @@ class Server(Writer):
         self.shutting_down = True
         log.info("shutting down: %d clients", len(self.clients))
         self.replace_listeners([])
+        self.end_handshakes()
         self.delivery.notify_all("server shutting down")
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN

@@ -13,17 +13,24 @@ _claims: dict[int, socket.socket] = {}  # by port: held while this process liste
 # The protocol a listener speaks travels with the socket object (to workers too), so
 # every list of listeners stays a list of sockets; an untagged one speaks the line protocol.
 _protocols: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
+_tls: weakref.WeakSet[socket.socket] = weakref.WeakSet()  # listeners whose clients speak TLS
 PROTOCOLS = ("line", "irc")
 
 
-def tag(sock: socket.socket, protocol: str) -> socket.socket:
-    """Marks a listener as speaking protocol ("line" or "irc")."""
+def tag(sock: socket.socket, protocol: str, tls: bool = False) -> socket.socket:
+    """Marks a listener as speaking protocol ("line" or "irc"), over TLS if tls."""
     _protocols[sock] = protocol
+    if tls:
+        _tls.add(sock)
     return sock
 
 
 def protocol_of(sock: socket.socket) -> str:
     return _protocols.get(sock, "line")
+
+
+def tls_of(sock: socket.socket) -> bool:
+    return sock in _tls
 
 
 def open_listener(
@@ -128,7 +135,8 @@ def describe(sock: socket.socket) -> str:
     """host:port of a listening socket, for the logs and sd_notify's STATUS; an IRC
     listener says so after it."""
     where = with_port(*sock.getsockname()[:2])
-    return where if protocol_of(sock) == "line" else f"{where} ({protocol_of(sock)})"
+    kinds = [k for k in (protocol_of(sock), "tls" if tls_of(sock) else "") if k != "line" and k]
+    return f"{where} ({', '.join(kinds)})" if kinds else where
 
 
 def recv_ready(sock: socket.socket, size: int = 1 << 20) -> bytes | None:

@@ -167,6 +167,7 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "idle_timeout": (1, 7 * 86400, True, False),
     "workers": (1, 256, False, True),
     "worker_timeout": (1, 3600, True, False),
+    "tls_handshake_timeout": (1, 300, False, False),
 }
 
 
