@@ -83,6 +83,9 @@ class Config:
     daemon: bool = False
     pidfile: str | None = None
     listen: tuple[Listen, ...] | None = None
+    registration_timeout: float = 60
+    irc_ping_interval: float = 90
+    server_password: str | None = field(default=None, repr=False)  # never in a log line
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -229,6 +232,26 @@ def _listen_entry(n: int, entry: Any) -> Listen:
     return Listen(protocol, port, bind)
 
 
+MAX_PASSWORD = 256  # bytes: with the command, it fits an IRC line (512) and any line limit
+
+
+def _password(value: Any) -> str | None:
+    """Never quotes the value: a bad password in an error line is still a password."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got a {type(value).__name__}")
+    if not value:
+        raise ValueError("must not be empty (leave it out, or null, for no password)")
+    if not value.isprintable():  # sanitised away on input: it could never be typed
+        raise ValueError("must not contain control characters (newline, NUL, tab ...)")
+    if value != value.strip():  # the line protocol's /pass strips what it is given
+        raise ValueError("must not start or end with white space")
+    if len(value.encode()) > MAX_PASSWORD:
+        raise ValueError(f"must be at most {MAX_PASSWORD} bytes in UTF-8")
+    return value
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -255,6 +278,8 @@ def _log_level(value: Any) -> str:
 # - idle_timeout: a second at least (less drops clients before they can type), 7 days at
 #   most (epoll cannot wait longer than about 24.8 days);
 # - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
+# - registration_timeout: a second at least, an hour at most (a slot of max_clients is
+#   held meanwhile); irc_ping_interval: 0 (never) or a second to a day.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
@@ -276,6 +301,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "daemon": _bool,
     "pidfile": _path_or_none,
     "listen": lambda v: None if v is None else _listen(v),
+    "registration_timeout": _range(1, 3600, whole=False),
+    "irc_ping_interval": _range(1, 86400, whole=False, zero="never"),
+    "server_password": _password,
 }
 assert set(VALIDATORS) == set(KEYS)
 

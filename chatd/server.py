@@ -15,20 +15,23 @@ import logging
 import selectors
 import socket
 
-from . import __version__, logs, reload
+from . import __version__, logs, reload, watch
 from .acceptor import Acceptor
+from .admission import ADMIT, QUIT, TRIES, USAGE, WRONG, Pending, line_gate
 from .bus import Bus, LocalBus
 from .config import Config
-from .connection import CLOSED, IDLE, SHUTDOWN, Connection
+from .connection import CLOSED, SHUTDOWN, Connection
 from .core import intents as i
 from .core import outcomes as o
 from .core.chat import REPLICATED, Chat, CoreSettings
 from .delivery import Delivery, Session
 from .loop import Loop, Timer
+from .proto import linedetect as detect
+from .proto import linetext
 from .proto.irc import IrcFront, IrcSettings
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
-from .sockets import tune_client_socket
+from .sockets import protocol_of, tune_client_socket
 from .writer import Writer
 
 log = logging.getLogger("chatd.server")
@@ -51,11 +54,25 @@ def chat_settings(config: Config) -> CoreSettings:
 
 
 def line_settings(config: Config) -> LineSettings:
-    return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+    return LineSettings(
+        server_name=config.server_name,
+        motd=config.motd,
+        version=__version__,
+        password=bool(config.server_password),
+    )
 
 
 def irc_settings(config: Config) -> IrcSettings:
-    return IrcSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+    return IrcSettings(
+        server_name=config.server_name,
+        motd=config.motd,
+        version=__version__,
+        password=config.server_password or "",
+    )
+
+
+def watch_limits(config: Config) -> watch.Limits:
+    return watch.Limits(idle=config.idle_timeout, ping=config.irc_ping_interval)
 
 
 class Server(Writer):
@@ -86,6 +103,11 @@ class Server(Writer):
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
         self.bus.deliver = self.apply
+        self.pending = Pending()  # connections not in the chat yet (registering, /pass)
+        # Line connections whose first lines are still looked at (an IRC client or a web
+        # browser on the line port), with the line held back meanwhile ("NICK x" alone).
+        self.sniffing: dict[Connection, str | None] = {}
+        self.limits = watch_limits(config)
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
@@ -115,11 +137,11 @@ class Server(Writer):
         self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
+        self.limits = watch_limits(config)
         for conn in self.clients.values():
             if conn.front is self.line:  # IRC lines are 512 bytes, whatever the config says
                 conn.parser.max_line = config.max_line_bytes  # type: ignore[union-attr]
-            if conn.reason is None and not conn.held_back:
-                self._arm_idle(conn)
+            self._rearm(conn)  # the deadlines may be nearer now
 
     @property
     def listeners(self) -> list[socket.socket]:
@@ -141,6 +163,13 @@ class Server(Writer):
         if self.shutting_down:
             _refuse(sock, front.error("server shutting down"))
             return None
+        password = not irc and bool(self.config.server_password)
+        if irc or password or self.pending:
+            refusal = self._over_limit(ip)
+            if refusal is not None:
+                log.info("refused a client from %s: %s", ip, self.line.refusal_text(refusal))
+                _refuse(sock, front.refusal(refusal))
+                return None
         tune_client_socket(sock)
         self._ids += 1
         conn = Connection(
@@ -160,12 +189,32 @@ class Server(Writer):
         self.delivery.add(conn)
         conn.events = READ
         self.loop.register(sock, READ, conn)
+        if irc or password:
+            self.pending.add(conn, ip, conn.last_active + self.config.registration_timeout)
         if irc:
             self.irc.open(conn.id, ip)
-            self._arm_idle(conn)  # not welcomed yet, but silence still ends it
         else:
-            self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
+            self.sniffing[conn] = None
+            if password:
+                self.delivery.send_lines(conn, self.line.ask_password(conn.id))
+            else:
+                self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
+        if irc or password:
+            self._arm_idle(conn)  # not welcomed yet, but its registration time runs
         return conn
+
+    def _over_limit(self, ip: str) -> o.Refused | None:
+        """A connection not in the chat yet holds a slot as well: counted here, locally
+        (the chat counts its users across workers)."""
+        chat = self.chat
+        why = self.pending.refusal(
+            ip,
+            len(chat),
+            chat.per_ip.get(ip, 0),
+            chat.settings.max_clients,
+            chat.settings.max_clients_per_ip,
+        )
+        return None if why is None else o.Refused("", *why)
 
     # Events, in the bus's order: the same in every replica of the chat.
 
@@ -182,7 +231,7 @@ class Server(Writer):
     # What the chat's outcomes ask of our connections (local sessions are Connections).
 
     def _welcomed(self, session: Session) -> None:
-        self._arm_idle(session)  # type: ignore[arg-type]
+        self._rearm(session)  # type: ignore[arg-type]  # registered: other deadlines now
 
     def _bye(self, session: Session, reason: str) -> None:
         session.close(reason)  # type: ignore[attr-defined]  # our sessions are Connections
@@ -214,7 +263,9 @@ class Server(Writer):
         if not data:
             conn.close(CLOSED)
             return
-        conn.last_active = self.loop.clock()
+        now = conn.last_heard = self.loop.clock()
+        if conn.front is self.line:  # an IRC user's PING and PONG are no activity
+            conn.last_active = now
         conn.parser.feed(data)
         self._deliver(conn)
 
@@ -228,12 +279,17 @@ class Server(Writer):
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         line = conn.front is self.line
+        spent = len(items)
+        if line and (conn in self.sniffing or conn in self.pending):
+            items = self._first_items(conn, items)
+            if items is None:
+                return  # sent away (IRC, HTTP, no password)
         if not (self._line_items(conn, items) if line else self._irc_items(conn, items)):
             return  # it quit: the rest goes nowhere
         if rate:
-            conn.tokens -= len(items)
+            conn.tokens -= spent
             more = parser.has_line() if line else parser.has_item()  # type: ignore[union-attr]
-            if len(items) == budget and more:
+            if spent == budget and more:
                 self._hold_back(conn)
 
     def _line_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
@@ -259,17 +315,106 @@ class Server(Writer):
         publish = self.bus.publish
         feed = self.irc.feed
         uid = conn.id
-        for item in items:
-            intents, replies = feed(uid, item)
-            if replies:
-                self.delivery.send_lines(conn, replies)
-                if any(r.startswith(b"ERROR ") for r in replies):
-                    conn.close(CLOSED)
-            for intent in intents:
-                publish(intent)
-            if conn.reason is not None:
-                return False
-        return True
+        session = self.irc.sessions[uid]
+        try:
+            for item in items:
+                intents, replies = feed(uid, item)
+                if replies:
+                    self.delivery.send_lines(conn, replies)
+                    if any(r.startswith(b"ERROR ") for r in replies):
+                        conn.close(CLOSED)
+                if session.connected and conn in self.pending:
+                    self.pending.discard(conn)  # registered: the chat counts it now
+                for intent in intents:
+                    publish(intent)
+                if conn.reason is not None:
+                    return False
+            return True
+        finally:
+            if session.active:
+                session.active = False
+                conn.last_active = self.loop.clock()
+
+    # A line client's first lines, and its lines before the password.
+
+    def _first_items(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
+        """What is left of items once the first lines are looked at and the password
+        asked for; None: the client is leaving."""
+        if conn in self.sniffing:
+            items = self._sniff(conn, items)  # type: ignore[assignment]
+            if items is None:
+                return None
+        if conn in self.pending:
+            return self._gate(conn, items)
+        return items
+
+    def _sniff(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
+        held = self.sniffing[conn]
+        for index, item in enumerate(items):
+            if item.__class__ is str and not item.strip():
+                continue  # a blank line says nothing either way
+            if item.__class__ is not str:  # too long: no IRC or HTTP line is
+                verdict = detect.CHAT
+            else:
+                verdict = detect.look(held, item) if held is not None else detect.look(item, None)
+            if verdict == detect.MORE:
+                held = self.sniffing[conn] = item
+                continue
+            del self.sniffing[conn]
+            if verdict != detect.CHAT:
+                self._send_away(conn, verdict)
+                return None
+            return ([] if held is None else [held]) + items[index:]
+        return []
+
+    def _send_away(self, conn: Connection, verdict: str) -> None:
+        """An IRC client or a browser on the line port: one line saying so, then a close;
+        nothing it sent goes anywhere."""
+        if verdict == detect.IRC:
+            ports = [s.getsockname()[1] for s in self.listeners if protocol_of(s) == "irc"]
+            text, reason = detect.irc_port_text(ports[0] if ports else None), detect.IRC_REASON
+        else:
+            text, reason = detect.HTTP_TEXT, detect.HTTP_REASON
+        conn.send(self.line.error(text))
+        conn.close(reason)
+
+    def _gate(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
+        """A line client that owes the password: /pass or /quit, nothing else."""
+        secret = self.config.server_password
+        waiting = self.pending.get(conn)
+        if not secret or waiting is None:  # a reload took the password away
+            self._admit(conn)
+            return items
+        for index, item in enumerate(items):
+            if item.__class__ is not str:
+                conn.send(self.line.too_long(conn.parser.max_line))  # type: ignore[union-attr]
+                continue
+            what = line_gate(item, secret)
+            if what is None:
+                continue
+            if what == ADMIT:
+                self._admit(conn)
+                return items[index + 1 :]
+            if what == QUIT:
+                conn.send(self.line.notice("Bye"))
+                conn.close("quit")
+                return None
+            if what == WRONG:
+                waiting.tries += 1
+                if waiting.tries >= TRIES:
+                    conn.send(self.line.error(linetext.PASS_CLOSING))
+                    conn.close("wrong password")
+                    return None
+                conn.send(self.line.error(linetext.wrong_password(TRIES - waiting.tries)))
+            elif what == USAGE:
+                conn.send(self.line.error(linetext.ERRORS["usage"]("pass")))
+            else:
+                conn.send(self.line.error(linetext.PASS_FIRST))
+        return []
+
+    def _admit(self, conn: Connection) -> None:
+        self.pending.discard(conn)
+        self.bus.publish(i.Connect(conn.id, conn.ip, self.line.protocol, lobby=True))
 
     def _hold_back(self, conn: Connection) -> None:
         """Flood control: stop reading this client and replay its input at flood_rate.
@@ -295,7 +440,8 @@ class Server(Writer):
         self._deliver(conn)
         if not conn.held_back and conn.reason is None:
             conn.reading = True
-            conn.last_active = self.loop.clock()  # not read meanwhile: silence proves nothing
+            # Not read meanwhile: silence proves nothing.
+            conn.last_active = conn.last_heard = self.loop.clock()
             self._update_events(conn)
             self._arm_idle(conn)
         if self.leaving:
@@ -332,25 +478,39 @@ class Server(Writer):
 
     # Timers.
 
+    # Timers: one per connection, for its registration, idle and ping deadlines (watch.py).
+
     def _arm_idle(self, conn: Connection) -> None:
-        timeout = self.config.idle_timeout
-        if timeout and conn.timer is None:
-            conn.timer = self.loop.call_at(conn.last_active + timeout, lambda: self._idle(conn))
+        if conn.timer is None:
+            irc = conn.front is self.irc
+            when = watch.due(conn, self.limits, self.pending.deadline(conn), irc)
+            if when is not None:
+                conn.timer = self.loop.call_at(when, lambda: self._idle(conn))
+
+    def _rearm(self, conn: Connection) -> None:
+        """After a change of deadlines; a held-back client's timer is the flood one."""
+        if conn.reason is None and not conn.held_back:
+            self._cancel_timer(conn)
+            self._arm_idle(conn)
 
     def _idle(self, conn: Connection) -> None:
         """Rearms itself lazily, so an active client costs nothing per line."""
         conn.timer = None
-        timeout = self.config.idle_timeout
-        if conn.reason is not None or not timeout or conn.held_back:
+        if conn.reason is not None or conn.held_back:
             return
+        now = self.loop.clock()
         if self.input_paused:  # we are not reading: silence proves nothing
-            conn.last_active = self.loop.clock()
-        if self.loop.clock() - conn.last_active >= timeout:
-            conn.send(conn.front.error("idle timeout"))
-            conn.close(IDLE)
+            conn.last_active = conn.last_heard = now
+        irc = conn.front is self.irc
+        what = watch.check(conn, now, self.limits, self.pending.deadline(conn), irc)
+        if what == watch.PING:
+            conn.send(self.irc.ping())
+        elif what is not None:
+            conn.send(self.irc.closing(conn.ip, what) if irc else conn.front.error(what.lower()))
+            conn.close(what)
             self.process_leaving()
-        else:
-            self._arm_idle(conn)
+            return
+        self._arm_idle(conn)
 
     @staticmethod
     def _cancel_timer(conn: Connection) -> None:
@@ -389,6 +549,9 @@ class Server(Writer):
             return
         del self.clients[conn.fd]
         self.lingering.discard(conn)
+        self.pending.discard(conn)
+        self.sniffing.pop(conn, None)
+        self.line.forget(conn.id)
         self._cancel_timer(conn)
         if conn.events:
             self.loop.unregister(conn.sock)

@@ -166,6 +166,8 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "idle_timeout": (1, 7 * 86400, True, False),
     "workers": (1, 256, False, True),
     "worker_timeout": (1, 3600, True, False),
+    "registration_timeout": (1, 3600, False, False),
+    "irc_ping_interval": (1, 86400, True, False),
 }
 
 
