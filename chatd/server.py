@@ -17,7 +17,7 @@ import socket
 
 from . import __version__, logs, reload, watch
 from .acceptor import Acceptor
-from .admission import ADMIT, QUIT, TRIES, USAGE, WRONG, Pending, line_gate
+from .admission import Pending
 from .bus import Bus, LocalBus
 from .config import Config
 from .connection import CLOSED, SHUTDOWN, Connection
@@ -25,9 +25,8 @@ from .core import intents as i
 from .core import outcomes as o
 from .core.chat import REPLICATED, Chat, CoreSettings
 from .delivery import Delivery, Session
+from .linedoor import LineDoor
 from .loop import Loop, Timer
-from .proto import linedetect as detect
-from .proto import linetext
 from .proto.irc import IrcFront, IrcSettings
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
@@ -104,9 +103,8 @@ class Server(Writer):
         self.bus = bus if bus is not None else LocalBus()
         self.bus.deliver = self.apply
         self.pending = Pending()  # connections not in the chat yet (registering, /pass)
-        # Line connections whose first lines are still looked at (an IRC client or a web
-        # browser on the line port), with the line held back meanwhile ("NICK x" alone).
-        self.sniffing: dict[Connection, str | None] = {}
+        self.door = LineDoor(self.line, self.pending, self.bus.publish, self._irc_port)
+        self.door.secret = config.server_password
         self.limits = watch_limits(config)
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
@@ -138,6 +136,7 @@ class Server(Writer):
         self.config = config
         self.max_send_buffer = config.max_send_buffer
         self.limits = watch_limits(config)
+        self.door.secret = config.server_password
         for conn in self.clients.values():
             if conn.front is self.line:  # IRC lines are 512 bytes, whatever the config says
                 conn.parser.max_line = config.max_line_bytes  # type: ignore[union-attr]
@@ -194,11 +193,7 @@ class Server(Writer):
         if irc:
             self.irc.open(conn.id, ip)
         else:
-            self.sniffing[conn] = None
-            if password:
-                self.delivery.send_lines(conn, self.line.ask_password(conn.id))
-            else:
-                self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
+            self.door.open(conn)
         if irc or password:
             self._arm_idle(conn)  # not welcomed yet, but its registration time runs
         return conn
@@ -215,6 +210,10 @@ class Server(Writer):
             chat.settings.max_clients_per_ip,
         )
         return None if why is None else o.Refused("", *why)
+
+    def _irc_port(self) -> int | None:
+        ports = [s.getsockname()[1] for s in self.listeners if protocol_of(s) == "irc"]
+        return ports[0] if ports else None
 
     # Events, in the bus's order: the same in every replica of the chat.
 
@@ -280,8 +279,8 @@ class Server(Writer):
         items = parser.take(budget)
         line = conn.front is self.line
         spent = len(items)
-        if line and (conn in self.sniffing or conn in self.pending):
-            items = self._first_items(conn, items)
+        if line and self.door.watching(conn):
+            items = self.door.items(conn, items)
             if items is None:
                 return  # sent away (IRC, HTTP, no password)
         if not (self._line_items(conn, items) if line else self._irc_items(conn, items)):
@@ -334,87 +333,6 @@ class Server(Writer):
             if session.active:
                 session.active = False
                 conn.last_active = self.loop.clock()
-
-    # A line client's first lines, and its lines before the password.
-
-    def _first_items(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
-        """What is left of items once the first lines are looked at and the password
-        asked for; None: the client is leaving."""
-        if conn in self.sniffing:
-            items = self._sniff(conn, items)  # type: ignore[assignment]
-            if items is None:
-                return None
-        if conn in self.pending:
-            return self._gate(conn, items)
-        return items
-
-    def _sniff(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
-        held = self.sniffing[conn]
-        for index, item in enumerate(items):
-            if item.__class__ is str and not item.strip():
-                continue  # a blank line says nothing either way
-            if item.__class__ is not str:  # too long: no IRC or HTTP line is
-                verdict = detect.CHAT
-            else:
-                verdict = detect.look(held, item) if held is not None else detect.look(item, None)
-            if verdict == detect.MORE:
-                held = self.sniffing[conn] = item
-                continue
-            del self.sniffing[conn]
-            if verdict != detect.CHAT:
-                self._send_away(conn, verdict)
-                return None
-            return ([] if held is None else [held]) + items[index:]
-        return []
-
-    def _send_away(self, conn: Connection, verdict: str) -> None:
-        """An IRC client or a browser on the line port: one line saying so, then a close;
-        nothing it sent goes anywhere."""
-        if verdict == detect.IRC:
-            ports = [s.getsockname()[1] for s in self.listeners if protocol_of(s) == "irc"]
-            text, reason = detect.irc_port_text(ports[0] if ports else None), detect.IRC_REASON
-        else:
-            text, reason = detect.HTTP_TEXT, detect.HTTP_REASON
-        conn.send(self.line.error(text))
-        conn.close(reason)
-
-    def _gate(self, conn: Connection, items: list) -> list | None:  # type: ignore[type-arg]
-        """A line client that owes the password: /pass or /quit, nothing else."""
-        secret = self.config.server_password
-        waiting = self.pending.get(conn)
-        if not secret or waiting is None:  # a reload took the password away
-            self._admit(conn)
-            return items
-        for index, item in enumerate(items):
-            if item.__class__ is not str:
-                conn.send(self.line.too_long(conn.parser.max_line))  # type: ignore[union-attr]
-                continue
-            what = line_gate(item, secret)
-            if what is None:
-                continue
-            if what == ADMIT:
-                self._admit(conn)
-                return items[index + 1 :]
-            if what == QUIT:
-                conn.send(self.line.notice("Bye"))
-                conn.close("quit")
-                return None
-            if what == WRONG:
-                waiting.tries += 1
-                if waiting.tries >= TRIES:
-                    conn.send(self.line.error(linetext.PASS_CLOSING))
-                    conn.close("wrong password")
-                    return None
-                conn.send(self.line.error(linetext.wrong_password(TRIES - waiting.tries)))
-            elif what == USAGE:
-                conn.send(self.line.error(linetext.ERRORS["usage"]("pass")))
-            else:
-                conn.send(self.line.error(linetext.PASS_FIRST))
-        return []
-
-    def _admit(self, conn: Connection) -> None:
-        self.pending.discard(conn)
-        self.bus.publish(i.Connect(conn.id, conn.ip, self.line.protocol, lobby=True))
 
     def _hold_back(self, conn: Connection) -> None:
         """Flood control: stop reading this client and replay its input at flood_rate.
@@ -550,8 +468,7 @@ class Server(Writer):
         del self.clients[conn.fd]
         self.lingering.discard(conn)
         self.pending.discard(conn)
-        self.sniffing.pop(conn, None)
-        self.line.forget(conn.id)
+        self.door.forget(conn)
         self._cancel_timer(conn)
         if conn.events:
             self.loop.unregister(conn.sock)
