@@ -105,7 +105,8 @@ class LineFront:
             o.Acted: lambda out: p.action(out.nick, out.text),
             o.Noticed: lambda out: p.chat(out.nick, out.text),
             o.Joined: lambda out: p.notice(f"{out.nick} joined {out.room}"),
-            o.Parted: lambda out: p.notice(f"{out.nick} left {out.room} ({out.reason})"),
+            # The contract's "(REASON)" is never empty: an IRC PART may have no message.
+            o.Parted: lambda out: p.notice(f"{out.nick} left {out.room} ({out.reason or 'part'})"),
             o.NickChanged: lambda out: p.notice(f"{out.old} is now known as {out.new}"),
             o.TopicSet: self._topic_set,
             o.Kicked: self._kicked,
