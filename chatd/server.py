@@ -394,8 +394,6 @@ class Server(Writer):
             self.loop.modify(conn.sock, want, conn)
         conn.events = want
 
-    # Timers.
-
     # Timers: one per connection, for its registration, idle and ping deadlines (watch.py).
 
     def _arm_idle(self, conn: Connection) -> None:

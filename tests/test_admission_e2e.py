@@ -148,8 +148,9 @@ def test_an_irc_user_that_answers_pings_stays(tmp_path):
         assert chatd.stop() == 0
 
 
-def test_irc_client_and_browser_on_the_line_port_are_sent_away(tmp_path):
-    chatd, line_port, irc_port = start(tmp_path, "")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_irc_client_and_browser_on_the_line_port_are_sent_away(tmp_path, workers):
+    chatd, line_port, irc_port = start(tmp_path, f"workers: {workers}\n")
     with chatd:
         bystander = dial(line_port)
         bystander.greeted()

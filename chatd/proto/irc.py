@@ -175,7 +175,7 @@ class IrcFront:
             return [], [self._numeric(s, n.ERR_ALREADYREGISTERED)]
         if not args:
             return self._need(s, "PASS")
-        s.password = args[0]  # kept for a server password; compared by the server
+        s.password = args[0]  # compared with server_password on registering
         return [], []
 
     def _nick(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
