@@ -9,6 +9,7 @@ shown anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections import Counter
 from collections.abc import Hashable
@@ -22,8 +23,13 @@ ADMIT, WRONG, USAGE, QUIT, OTHER = "admit", "wrong", "usage", "quit", "other"
 
 
 def matches(given: str, secret: str) -> bool:
-    """True if given is the secret; the time taken does not depend on how alike they are."""
-    return hmac.compare_digest(given.encode(), secret.encode())
+    """True if given is the secret; the time taken depends neither on how alike they are
+    nor on their lengths (compare_digest alone returns at once on a length mismatch)."""
+    return hmac.compare_digest(_digest(given), _digest(secret))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
 
 
 def line_gate(text: str, secret: str) -> str | None:

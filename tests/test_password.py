@@ -242,3 +242,12 @@ def test_server_password_key_is_optional_and_off_by_default():
     assert cfg.Config().server_password is None
     assert cfg.from_mapping({"server_password": None}, "f").server_password is None
     assert cfg.from_mapping({"server_password": "a b"}, "f").server_password == "a b"
+
+
+def test_matches_compares_whole_passwords_of_any_length():
+    from chatd.admission import matches
+
+    assert matches(SECRET, SECRET)
+    assert matches("pässwörd", "pässwörd")
+    for other in ("", SECRET[:-1], SECRET + "x", SECRET.lower(), " " + SECRET):
+        assert not matches(other, SECRET)
