@@ -51,7 +51,7 @@ class IrcSession:
     nick: str = ""  # the nick it asked for, then the one it has
     user: str = ""
     realname: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # what PASS gave: never shown
     cap_open: bool = False  # CAP LS/REQ seen and no CAP END yet
     caps: set[str] = field(default_factory=set)
     connected: bool = False  # the Connect intent is sent
