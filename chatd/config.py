@@ -92,6 +92,9 @@ class Config:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_handshake_timeout: float = 10
+    registration_timeout: float = 60
+    irc_ping_interval: float = 90
+    server_password: str | None = field(default=None, repr=False)  # never in a log line
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -272,6 +275,26 @@ def _listen_entry(n: int, entry: Any) -> Listen:
     return Listen(protocol, port, bind, tls)
 
 
+MAX_PASSWORD = 256  # bytes: with the command, it fits an IRC line (512) and any line limit
+
+
+def _password(value: Any) -> str | None:
+    """Never quotes the value: a bad password in an error line is still a password."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got a {type(value).__name__}")
+    if not value:
+        raise ValueError("must not be empty (leave it out, or null, for no password)")
+    if not value.isprintable():  # sanitised away on input: it could never be typed
+        raise ValueError("must not contain control characters (newline, NUL, tab ...)")
+    if value != value.strip():  # the line protocol's /pass strips what it is given
+        raise ValueError("must not start or end with white space")
+    if len(value.encode()) > MAX_PASSWORD:
+        raise ValueError(f"must be at most {MAX_PASSWORD} bytes in UTF-8")
+    return value
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -300,6 +323,8 @@ def _log_level(value: Any) -> str:
 # - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
 # - tls_handshake_timeout: 1 s lets a client across the world finish; past 5 minutes a
 #   handshake is an attack, not a slow link.
+# - registration_timeout: a second at least, an hour at most (a slot of max_clients is
+#   held meanwhile); irc_ping_interval: 0 (never) or a second to a day.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
@@ -325,6 +350,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "tls_cert": _tls_file,
     "tls_key": _tls_file,
     "tls_handshake_timeout": _range(1, 300, whole=False),
+    "registration_timeout": _range(1, 3600, whole=False),
+    "irc_ping_interval": _range(1, 86400, whole=False, zero="never"),
+    "server_password": _password,
 }
 assert set(VALIDATORS) == set(KEYS)
 

@@ -59,13 +59,17 @@ class TlsServing:
 
     def _cancel_timer(self, conn: Connection) -> None: ...
 
+    def _over_limit(self, ip: str) -> o.Refused | None: ...
+
+    def _limit_key(self, ip: str) -> str: ...
+
     def process_leaving(self) -> None: ...
 
     # The context: made at start, remade by a reload.
 
     def init_tls(self, config: Config) -> None:
         self.tls_context: ssl.SSLContext | None = None
-        self.handshakes: dict[str, int] = {}  # by IP: clients still in their handshake
+        self.handshakes: dict[str, int] = {}  # by limit key: clients still in their handshake
         self.handshaking = 0
         if not (config.uses_tls() and config.tls_cert and config.tls_key):
             return
@@ -95,7 +99,7 @@ class TlsServing:
     def adopt_tls(self, sock: socket.socket, ip: str, front: FrontEnd) -> Connection | None:
         """Starts the handshake of a new TLS client, or closes it at once past a limit
         (before a handshake there is no way to tell it why in words it can read)."""
-        limit = self.tls_context is not None and self.limit_hit(ip)
+        limit = self.tls_context is not None and self._over_limit(ip)
         if self.tls_context is None or limit:
             if limit:
                 log.info("refused a TLS client from %s: %s", ip, limit.code)
@@ -106,24 +110,14 @@ class TlsServing:
         conn = TlsConnection(stream, ip, *self._connection_args(front, True))
         conn.sock.on_blocked = lambda: self._update_events(conn)
         self.clients[conn.fd] = conn
-        self.handshakes[ip] = self.handshakes.get(ip, 0) + 1
+        key = conn.limit_key = self._limit_key(ip)
+        self.handshakes[key] = self.handshakes.get(key, 0) + 1
         self.handshaking += 1
         conn.events = READ
         self.loop.register(conn.sock, READ, conn)  # type: ignore[arg-type]
         timeout = self.config.tls_handshake_timeout
         conn.timer = self.loop.call_later(timeout, lambda: self._handshake_timeout(conn))
         return conn
-
-    def limit_hit(self, ip: str) -> o.Refused | None:
-        """The chat's limits counted with our handshakes (the chat counts connected users
-        in every worker, and cannot see a client that has not connected yet)."""
-        settings = self.chat.settings
-        if len(self.chat.nicks) + self.handshaking >= settings.max_clients:
-            return o.Refused("", "server_full", (str(settings.max_clients),))
-        per_ip = settings.max_clients_per_ip
-        if per_ip and self.chat.per_ip.get(ip, 0) + self.handshakes.get(ip, 0) >= per_ip:
-            return o.Refused("", "per_ip")
-        return None
 
     def tls_events(self, conn: TlsConnection, reading: bool) -> int:
         """The events a TLS client waits for; bytes already inside its stream are read
@@ -212,11 +206,12 @@ class TlsServing:
 
     def _handshake_over(self, conn: TlsConnection) -> None:
         self._cancel_timer(conn)
-        count = self.handshakes.get(conn.ip, 1) - 1
+        key = conn.limit_key
+        count = self.handshakes.get(key, 1) - 1
         if count > 0:
-            self.handshakes[conn.ip] = count
+            self.handshakes[key] = count
         else:
-            self.handshakes.pop(conn.ip, None)
+            self.handshakes.pop(key, None)
         self.handshaking -= 1
 
     def end_handshakes(self) -> None:

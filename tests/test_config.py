@@ -168,6 +168,8 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "workers": (1, 256, False, True),
     "worker_timeout": (1, 3600, True, False),
     "tls_handshake_timeout": (1, 300, False, False),
+    "registration_timeout": (1, 3600, False, False),
+    "irc_ping_interval": (1, 86400, True, False),
 }
 
 

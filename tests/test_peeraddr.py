@@ -293,7 +293,7 @@ def test_a_dual_stack_listener_hands_over_the_normal_form(client, shown):
     adopted: list[tuple[str, str]] = []
     listener = open_listener("::", 0)
     acceptor = Acceptor(
-        Loop(), lambda sock, ip, protocol: adopted.append((ip, protocol)), lambda: 0
+        Loop(), lambda sock, ip, protocol, tls: adopted.append((ip, protocol)), lambda: 0
     )
     acceptor.replace([listener])
     try:

@@ -144,6 +144,30 @@ def test_a_handshake_counts_against_the_per_ip_limit(pki: Pki) -> None:
         h.close()
 
 
+def test_handshakes_and_registrations_share_one_count_per_ipv6_prefix(pki: Pki) -> None:
+    """Every connection not in the chat yet counts: a TLS handshake and an IRC client
+    that has not registered, from two addresses of one /64, fill a limit of two."""
+    h = TlsHarness(pki, max_clients_per_ip=2)
+    try:
+        first = h.tls_connect("2001:db8::1")  # handshaking (kept: its socket stays open)
+        irc_ours, irc_theirs = socket.socketpair()
+        assert h.server.adopt(irc_theirs, "2001:db8::2", "irc") is not None  # registering
+        h.step()
+        third = h.tls_connect("2001:db8::3")
+        h.step()
+        assert third.stream.sock.recv(1) == b""  # the /64 is full
+        ours, theirs = socket.socketpair()
+        assert h.server.adopt(theirs, "2001:db8::4") is None  # a plaintext line client too
+        assert b"too many connections" in ours.recv(1000).lower()
+        other = h.tls_connect("2001:db8:0:1::1")  # another /64 is not concerned
+        other.handshake()
+        assert len(h.server.chat.nicks) == 1
+        first.stream.sock.close()
+        irc_ours.close()
+    finally:
+        h.close()
+
+
 def test_a_handshake_counts_against_max_clients(pki: Pki) -> None:
     h = TlsHarness(pki, max_clients=2, max_clients_per_ip=0)
     try:
