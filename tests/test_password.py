@@ -97,7 +97,7 @@ def test_line_client_with_the_right_password_gets_the_rest_of_the_greeting():
     peer.lines()
     peer.send(f"/pass {SECRET}")
     h.step(3)
-    assert peer.lines() == ["*** You are guest1", "*** You joined #lobby (1 users: guest1)"]
+    assert peer.lines() == ["*** You are guest1", "*** You joined #lobby (1 user: guest1)"]
     peer.send("hello")
     h.step(3)
     assert len(h.server.chat.by_id) == 1

@@ -36,8 +36,13 @@ class LineSettings:
 
 
 def _users(count: int) -> str:
-    # The contract's exact form, "N users", whatever N.
+    # The contract's exact form for /who and /rooms, "N users", whatever N.
     return f"{count} users"
+
+
+def _joined_count(count: int) -> str:
+    # The contract's join line alone says "1 user" when alone.
+    return "1 user" if count == 1 else f"{count} users"
 
 
 class LineFront:
@@ -267,10 +272,10 @@ class LineFront:
     @staticmethod
     def _names(out: o.Names) -> list[bytes]:
         names = ", ".join(nick for _, nick in out.members)
-        count = _users(len(out.members))
         if out.joined:
+            count = _joined_count(len(out.members))
             return [p.notice(f"You joined {out.room} ({count}: {names})")]
-        return [p.notice(f"{count} in {out.room}: {names}")]
+        return [p.notice(f"{_users(len(out.members))} in {out.room}: {names}")]
 
     @staticmethod
     def _topic_is(out: o.TopicIs) -> list[bytes]:
