@@ -11,6 +11,7 @@ import dataclasses
 import errno
 import ipaddress
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Mapping
@@ -52,6 +53,21 @@ PROTOCOLS = ("line", "irc")
 LISTEN_KEYS = ("protocol", "bind", "port")
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The ``cluster`` key: several nodes serve one chat through one Redis stream."""
+
+    # A redis://, rediss:// or unix:// URL or a socket path (chatd.redisurl); repr=False:
+    # it may hold a password.
+    redis: str = field(repr=False)
+    name: str = "chatd"  # the prefix of every key, so several chats can share one Redis
+    node: str = field(default_factory=lambda: _host_node())
+    lease: float = 5.0  # seconds a node's lease lives without a refresh
+
+
+CLUSTER_KEYS = ("redis", "name", "node", "lease")
+
+
 class ConfigError(Exception):
     """A bad config: ``str()`` is the one line an operator needs."""
 
@@ -83,6 +99,7 @@ class Config:
     daemon: bool = False
     pidfile: str | None = None
     listen: tuple[Listen, ...] | None = None
+    cluster: Cluster | None = None
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -229,6 +246,57 @@ def _listen_entry(n: int, entry: Any) -> Listen:
     return Listen(protocol, port, bind)
 
 
+_CLUSTER_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _cluster_word(value: Any) -> str:
+    """A name or node: it goes into Redis keys and member ids, so no ':', '/' or '~'."""
+    if not isinstance(value, str) or not _CLUSTER_WORD.fullmatch(value):
+        raise ValueError(
+            "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            f"got {shown(value)}"
+        )
+    return value
+
+
+def _cluster(value: Any) -> Cluster | None:
+    from .redisurl import RedisTargetError, parse_target
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping with at least redis, got {shown(value)}")
+    for key in value:
+        if key not in CLUSTER_KEYS:
+            name = key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
+            raise EntryError(f".{name}", f"unknown key (known: {', '.join(CLUSTER_KEYS)})")
+    if "redis" not in value:
+        raise ValueError("needs redis (a redis:// URL or a unix socket path)")
+    clean: dict[str, Any] = {}
+    try:
+        parse_target(value["redis"], key="")
+    except RedisTargetError as exc:
+        raise EntryError(".redis", str(exc).removeprefix(": ")) from None
+    clean["redis"] = value["redis"].strip()
+    checks = {"name": _cluster_word, "node": _cluster_word, "lease": _range(1, 3600, whole=False)}
+    for key, check in checks.items():
+        if key in value and (key != "node" or value[key] is not None):
+            try:
+                clean[key] = check(value[key])
+            except ValueError as exc:
+                raise EntryError(f".{key}", str(exc)) from None
+    if "node" not in clean:
+        clean["node"] = _host_node()
+    return Cluster(**clean)
+
+
+def _host_node() -> str:
+    """The host name as a node name: its first label, cut to what a node may be."""
+    host = socket.gethostname().split(".")[0]
+    word = re.sub(r"[^A-Za-z0-9._-]", "-", host)[:64].lstrip("._-")
+    return word or "node"
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -255,6 +323,8 @@ def _log_level(value: Any) -> str:
 # - idle_timeout: a second at least (less drops clients before they can type), 7 days at
 #   most (epoll cannot wait longer than about 24.8 days);
 # - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
+# - cluster.lease: refreshed every third of it, so under a second a busy Redis or a GC
+#   pause would expire a live node; an hour leaves users of a dead node hanging as long.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
@@ -276,6 +346,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "daemon": _bool,
     "pidfile": _path_or_none,
     "listen": lambda v: None if v is None else _listen(v),
+    "cluster": _cluster,
 }
 assert set(VALIDATORS) == set(KEYS)
 
