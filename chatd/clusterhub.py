@@ -55,7 +55,11 @@ class ClusterHub(Hub):
         self.spawns += 1
         return self.node.member_prefix(slot, self.spawns)
 
-    def gone(self, prefix: str) -> Dropped:
+    def gone(self, prefix: str) -> Dropped | None:
+        """What to say of a worker that died; None for one of an earlier incarnation (its
+        users left with it, and no other node would take it)."""
+        if not prefix.startswith(self.node.source + "/"):
+            return None
         return Dropped(prefix, "connection lost")
 
     # From the workers, to the stream.

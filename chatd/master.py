@@ -314,8 +314,9 @@ class Master:
         if self.cluster is None:
             self.hub.announce(Gone(child.slot, "connection lost"))
         elif self.cluster.joined:  # else it was evicted: its users went with the node
-            assert child.prefix is not None
-            self.hub.announce(self.cluster.gone(child.prefix))
+            gone = self.cluster.gone(child.prefix or "")
+            if gone is not None:
+                self.hub.announce(gone)
         else:
             return  # cluster_joined starts it again
         if child.slot < self.config.worker_count():
