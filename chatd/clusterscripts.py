@@ -78,7 +78,7 @@ if cur then
 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
-if cur then redis.call('XTRIM', KEYS[3], 'MINID', '~', cur) end
+if cur then redis.call('XTRIM', KEYS[3], 'MINID', cur) end
 return 1
 """
 

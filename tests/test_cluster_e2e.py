@@ -2,7 +2,7 @@
 
 Each node is its own chatd process with its own ports (a line and an IRC listener).  The
 replicas are compared at the end of each test through what users see: /who on every node.
-Marked ``cluster`` (``make test-cluster`` runs only these).
+Marked ``cluster``: ``pytest -m cluster`` runs only these, ``-m "not cluster"`` all but these.
 """
 
 from __future__ import annotations
