@@ -39,6 +39,7 @@ log = logging.getLogger("chatd.cluster")
 
 EX_UNAVAILABLE = 69
 SNAPSHOT_EVERY = 10.0  # seconds between snapshots (jittered), when the stream moved
+FINISH_GRACE = 2.0  # seconds a stopping node waits for Redis to take its last events
 RETRY = 0.5  # seconds before a refused or failed step of joining is tried again
 HIGH_WATER = 2 << 20  # unconfirmed bytes past which the workers stop reading clients
 LOW_WATER = 512 << 10
@@ -95,6 +96,26 @@ class ClusterNode:
             self.hooks.fatal(EX_UNAVAILABLE, f"cluster.redis: {exc}")
             return
         self._join()
+
+    def finish(self, done: Callable[[], None]) -> None:
+        """A clean stop: the workers' last events (their users leaving) reach the stream
+        first, then the lease is released, within FINISH_GRACE; done() after."""
+        deadline = self.loop.clock() + FINISH_GRACE
+
+        def wait() -> None:
+            if self.joined and self.outbox.unsent and self.loop.clock() < deadline:
+                self.loop.call_later(0.05, wait)
+            elif not self.joined:
+                done()
+            else:
+                self.joined = False
+                keys, incarnation = self.keys, self.source.partition("~")[2]
+                release_keys = [keys.lease, keys.nodes, keys.stream, keys.epoch]
+                args = [self.settings.node, incarnation, self.epoch]
+                self.writer.eval(lua.RELEASE, release_keys, args, lambda reply: done())
+                self.loop.call_later(max(0.1, deadline - self.loop.clock()), done)
+
+        wait()
 
     def close(self) -> None:
         self.generation += 1  # every timer and reply still due finds nothing to do

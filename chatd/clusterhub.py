@@ -99,7 +99,9 @@ class ClusterHub(Hub):
         master.chat = Chat(chat_settings(master.config))
         if state is not None:
             master.chat.restore(state)
-        master.cluster_joined()
+        for slot in range(master.config.worker_count()):  # the workers it lacks
+            if slot not in master.children:
+                master.spawn(slot)
 
     def _leave(self, notice: str) -> None:
         """Every worker tells its clients notice and stops; new ones start once joined."""

@@ -61,6 +61,19 @@ end
 return n
 """
 
+# A clean stop: the lease goes, and the node is said gone at once (its users left already,
+# unless the last of their events did not make it), not a lease later.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[2] then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  if redis.call('GET', KEYS[4]) == ARGV[3] then
+    redis.call('XADD', KEYS[3], '*', 'e', ARGV[3], 'g', ARGV[1] .. '~' .. ARGV[2] .. '/')
+  end
+end
+return 1
+"""
+
 # -> -1 another epoch, 0 a newer snapshot is stored already, 1 stored.  The stream is
 # trimmed behind the snapshot this one replaces, not behind this one: a node that has
 # just read the older one still finds every entry after it.

@@ -47,16 +47,10 @@ class Child:
     __slots__ = ("slot", "pid", "sock", "heartbeat", "started", "events", "killed", "prefix")
 
     def __init__(
-        self,
-        slot: int,
-        pid: int,
-        sock: socket.socket,
-        heartbeat: Heartbeat,
-        started: float,
-        prefix: str | None = None,
+        self, slot: int, pid: int, sock: socket.socket, heartbeat: Heartbeat, started: float
     ) -> None:
         self.slot, self.pid, self.sock, self.started = slot, pid, sock, started
-        self.prefix = prefix  # its users' member ids start so; None: "SLOT:" (one host)
+        self.prefix: str | None = None  # its users' ids' start in a cluster ("SLOT:" else)
         self.heartbeat = heartbeat
         self.events = READ
         self.killed = False  # by us, for not reading the bus or not beating
@@ -115,12 +109,6 @@ class Master:
         log.info("chatd stopped")
         return self.exit_status
 
-    def cluster_joined(self) -> None:
-        """This node has (again) its place in the cluster: the workers it lacks start."""
-        for slot in range(self.config.worker_count()):
-            if slot not in self.children:
-                self.spawn(slot)
-
     def fail(self, status: int) -> None:
         """Cannot go on (another live node has our name): stop, exiting status."""
         self.exit_status = status
@@ -144,7 +132,7 @@ class Master:
 
     def spawn(self, slot: int) -> None:
         if self.cluster is not None and not self.cluster.joined:
-            return  # cluster_joined will: until then a worker would have no chat to serve
+            return  # once joined: until then a worker would have no chat to serve
         prefix = None if self.cluster is None else self.cluster.member_prefix(slot)
         listeners = self.listeners_for(slot)
         ours, theirs = socket.socketpair()
@@ -160,7 +148,8 @@ class Master:
         theirs.close()
         ours.setblocking(False)
         self.hub.add(slot, first=encode(State(self.chat.snapshot())), prefix=prefix)
-        child = Child(slot, pid, ours, heartbeat, self.loop.clock(), prefix)
+        child = Child(slot, pid, ours, heartbeat, self.loop.clock())
+        child.prefix = prefix
         self.children[slot] = child
         self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
         log.info("worker %d started: pid %d", slot, pid)
@@ -294,7 +283,7 @@ class Master:
                 break
             self._reap(pid, status)
         if self.stopping and not self.children:
-            self.loop.stop()
+            self._finish()
 
     def _reap(self, pid: int, status: int) -> None:
         child = next((c for c in self.children.values() if c.pid == pid), None)
@@ -318,7 +307,7 @@ class Master:
             if gone is not None:
                 self.hub.announce(gone)
         else:
-            return  # cluster_joined starts it again
+            return  # started again once joined
         if child.slot < self.config.worker_count():
             quick = self.loop.clock() - child.started < RESPAWN_BACKOFF
             if quick:  # crashing at start: do not spin
@@ -346,7 +335,13 @@ class Master:
             self._kill(child, signal.SIGTERM)
         self.loop.call_later(GRACE, self._force_stop)
         if not self.children:
-            self.loop.stop()
+            self._finish()
+
+    def _finish(self) -> None:
+        """Every worker is gone: stop (a cluster's node says so to the others first)."""
+        if self.cluster is not None:
+            return self.cluster.node.finish(self.loop.stop)
+        self.loop.stop()
 
     def _force_stop(self) -> None:
         for child in self.children.values():

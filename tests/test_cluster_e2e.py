@@ -183,6 +183,17 @@ def test_a_killed_node_s_users_leave_within_the_lease(nodes):
     assert "bob" not in who(alice)
 
 
+def test_a_stopped_node_s_users_leave_at_once_as_it_says(nodes):
+    a, b = nodes("a", lease=30), nodes("b", lease=30, workers=2)
+    alice = a.user("alice")
+    b.user("bob")
+    seen(alice, "is now known as bob")
+    assert b.chatd.stop() == 0
+    left = seen(alice, "bob left", timeout=8)  # long before the lease of 30 s
+    assert left.startswith("*** bob left #lobby (") and "connection lost" not in left
+    assert "bob" not in who(alice)
+
+
 def test_a_node_started_while_others_chat_sees_the_same_chat(nodes):
     a, b = nodes("a"), nodes("b")
     alice, bob = a.user("alice"), b.user("bob")
