@@ -56,6 +56,7 @@ class Hooks:
     leave: Callable[[str], None]  # evict every client with this notice
     congested: Callable[[bool], None]
     chat_state: Callable[[], dict[str, Any]]
+    settings: Callable[[], bytes]  # the frame of the shared settings, for a new epoch
     fatal: Callable[[int, str], None]
 
 
@@ -168,7 +169,7 @@ class ClusterNode:
             self._claim_step()
 
         all_keys = [keys.epoch, keys.stream, keys.snapshot, keys.snapshot_id, keys.nodes]
-        args = [self.epoch, fresh, "1" if force else "0"]
+        args = [self.epoch, fresh, "1" if force else "0", self.hooks.settings()]
         self.writer.eval(lua.EPOCH, all_keys, args, done)
 
     def _claim_step(self) -> None:

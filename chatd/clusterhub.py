@@ -17,6 +17,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from . import reload
 from .bus import Event, Hub, encode
 from .cluster import ClusterNode, Hooks
 from .clusterevents import Dropped, Evict, Pause, disconnects
@@ -41,6 +42,7 @@ class ClusterHub(Hub):
             leave=self._leave,
             congested=lambda paused: self.local(Pause(paused)),
             chat_state=lambda: master.chat.snapshot(),
+            settings=lambda: encode(Settings(reload.event(master.config).shared, None)),
             fatal=self._fatal,
         )
         self.node = ClusterNode(master.config.cluster, master.loop, hooks)

@@ -14,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # -> the epoch in force.  ARGV: the epoch we had ("" for none), a fresh token, "1" to end
-# ours (the stream's ids went backwards).  A new epoch starts from nothing.
+# ours (Redis lost entries), the frames of the shared settings.  A new epoch starts from
+# nothing but those settings, its first entry: every replica that reads the stream from
+# its start then applies the same settings before anything else.
 EPOCH = """
 local cur = redis.call('GET', KEYS[1])
 if cur and not (ARGV[3] == '1' and cur == ARGV[1]) then return cur end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 's', 'first:1', 'f', ARGV[4])
 return ARGV[2]
 """
 

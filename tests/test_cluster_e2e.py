@@ -161,7 +161,8 @@ def test_nick_claims_racing_on_two_nodes_one_wins(nodes):
 
 
 def test_max_clients_holds_across_the_cluster(nodes):
-    a, b = nodes("a", max_clients=2), nodes("b", max_clients=2, workers=2)
+    # b's file says nothing: the cluster's settings are the first node's, everywhere.
+    a, b = nodes("a", max_clients=2), nodes("b", workers=2)
     first, second = a.user("one"), b.user("two")
     third = b.line()
     assert "full" in third.line(timeout=10)

@@ -40,6 +40,7 @@ class Recorder:
             leave=self.left.append,
             congested=self.paused.append,
             chat_state=lambda: self.chat.snapshot(),
+            settings=lambda: codec.encode(i.Settings({"max_clients": 50}, None)),
             fatal=lambda status, why: self.failed.append((status, why)),
         )
 
@@ -173,6 +174,7 @@ def test_a_node_joins_from_the_stored_snapshot_and_the_stream_is_trimmed_behind(
 
     b, seen_b = start(loop, redis, "b")
     assert set(seen_b.chat.by_id) == {*first, *second}  # from the snapshot alone
+    assert seen_a.chat.settings.max_clients == seen_b.chat.settings.max_clients == 50
     assert b.inbox.last_id == a.stored_id
     later = connect(b, 1)
     run_until(loop, lambda: later in seen_a.chat.by_id and later in seen_b.chat.by_id)
