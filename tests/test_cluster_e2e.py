@@ -8,6 +8,7 @@ Marked ``cluster``: ``pytest -m cluster`` runs only these, ``-m "not cluster"`` 
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -170,6 +171,25 @@ def test_max_clients_holds_across_the_cluster(nodes):
     first.close()
     seen(second, "one left")
     assert a.line().greeted()  # a place is free again, on either node
+
+
+def test_a_reload_of_one_node_sets_the_shared_limits_for_all(tmp_path, nodes):
+    a, b = nodes("a", workers=2), nodes("b")
+    alice = a.user("alice")
+    config = tmp_path / "a.yaml"
+    config.write_text(config.read_text() + "max_clients: 1\n")
+    a.chatd.signal(signal.SIGHUP)
+    a.chatd.wait_log(b"config reloaded")
+    deadline = time.monotonic() + 10
+    while True:  # the reload's place in the stream comes a moment after the log line
+        late = b.line()
+        first = late.line(timeout=10)
+        if "full" in first or time.monotonic() > deadline:
+            break
+        late.close()
+    assert "full" in first
+    alice.send("/nick still")
+    assert seen(alice, "You are now still")
 
 
 def test_a_killed_node_s_users_leave_within_the_lease(nodes):
