@@ -43,6 +43,9 @@ FINISH_GRACE = 2.0  # seconds a stopping node waits for Redis to take its last e
 RETRY = 0.5  # seconds before a refused or failed step of joining is tried again
 HIGH_WATER = 2 << 20  # unconfirmed bytes past which the workers stop reading clients
 LOW_WATER = 512 << 10
+# Entries per XREAD: each holds at most about 1 MiB (clusterstream.MAX_ENTRY), so a reply
+# stays under the client's max_reply (64 MiB).
+READ_COUNT = 50
 LOST_NOTICE = "this node lost touch with the cluster; reconnect to carry on"
 EPOCH_NOTICE = "the chat was restarted (its Redis lost its data); reconnect to carry on"
 
@@ -71,13 +74,14 @@ class ClusterNode:
         loop.on_tick(self.reader.tick)
         self.epoch = ""
         self.source = ""  # node~incarnation: the start of every member id of ours
+        self.previous = ""
         self.joined = False
         self.paused = False
         self.generation = 0  # a reply for an earlier incarnation is dropped on arrival
         self.outbox = Outbox()
         self.inbox = Inbox("")
         self.stored_id = "0-0"
-        self._deadline = 0.0
+        self._deadline: float | None = None
         self._refreshing = False
 
     @property
@@ -127,10 +131,11 @@ class ClusterNode:
     def _join(self, new_epoch: bool = False) -> None:
         self.generation += 1
         self.joined = False
+        self.previous = self.source.partition("~")[2]  # its lease may still be there
         self.source = f"{self.settings.node}~{secrets.token_hex(4)}"
         self.outbox.reset()
         self._set_paused(False)
-        self._deadline = self.loop.clock() + self.settings.lease + 1.0
+        self._deadline = None  # set by the first refusal of the lease
         self._epoch_step(force=new_epoch)
 
     def _step(self, run: Callable[[], None]) -> Callable[[Any], bool]:
@@ -179,9 +184,11 @@ class ClusterNode:
         def done(reply: Any) -> None:
             if not check(reply):
                 return
+            if reply == 0 and self._deadline is None:  # perhaps our own, before a restart
+                self._deadline = self.loop.clock() + self.settings.lease + 1.0
             if reply == -1:
                 self._epoch_step(force=False)
-            elif reply == 0 and self.loop.clock() < self._deadline:
+            elif reply == 0 and self.loop.clock() < self._deadline:  # type: ignore[operator]
                 self._later(RETRY, self._claim_step, self.generation)
             elif reply == 0:
                 self.hooks.fatal(
@@ -193,7 +200,7 @@ class ClusterNode:
                 self._load_step()
 
         node_keys = [keys.nodes, keys.stream, keys.epoch, keys.lease]
-        args = [self.settings.node, incarnation, self.epoch, self.lease_ms]
+        args = [self.settings.node, incarnation, self.epoch, self.lease_ms, self.previous]
         self.writer.eval(lua.CLAIM, node_keys, args, done)
 
     def _load_step(self) -> None:
@@ -296,7 +303,7 @@ class ClusterNode:
                 self._read(generation)
 
         streams = {self.keys.stream: self.inbox.last_id}
-        self.reader.xread(streams, done, block_ms=1000, count=500)
+        self.reader.xread(streams, done, block_ms=1000, count=READ_COUNT)
 
     def _apply(self, entries: list[Any]) -> bool:
         own = self.source + "/"

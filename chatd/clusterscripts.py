@@ -26,11 +26,15 @@ redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 's', 'first:1', 'f', ARGV[4])
 return ARGV[2]
 """
 
-# -> -1 another epoch, 0 the node's name is held by a live lease, 1 claimed.  An earlier
-# incarnation of the same node that nobody reaped yet is said gone here.
+# -> -1 another epoch, 0 the node's name is held by a live lease, 1 claimed.  ARGV: node,
+# incarnation, epoch, lease ms, the incarnation this process had before ("" for none).
+# A lease that is ours already (a retried claim) or our earlier one's is taken over.  An
+# earlier incarnation of the same node that nobody reaped yet is said gone here.
 CLAIM = """
 if redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
-if not redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[4], 'NX') then return 0 end
+local held = redis.call('GET', KEYS[4])
+if held and held ~= ARGV[2] and held ~= ARGV[5] then return 0 end
+redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[4])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and old ~= ARGV[2] then
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[3], 'g', ARGV[1] .. '~' .. old .. '/')

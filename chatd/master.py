@@ -93,8 +93,8 @@ class Master:
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
-        if self.cluster is not None:
-            self.cluster.node.start()  # the workers start once this node has joined
+        if self.cluster is not None:  # from the loop, which a fatal error must stop
+            self.loop.call_later(0, self.cluster.node.start)  # workers start once joined
         for slot in range(self.config.worker_count()):
             self.spawn(slot)
         self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)

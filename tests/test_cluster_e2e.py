@@ -242,6 +242,15 @@ def test_a_second_live_node_of_the_same_name_exits_69(tmp_path, nodes, redis):
     assert b"another live node is named 'a'" in twin.log
 
 
+def test_a_redis_host_that_does_not_resolve_exits_69(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("port: 0\ncluster:\n  redis: redis://no-such-host.invalid:6379\n")
+    node = Chatd("--config", str(config), any_port=False)
+    with node:
+        assert node.proc.wait(15) == 69
+    assert b"cluster.redis: redis: cannot resolve 'no-such-host.invalid'" in node.log
+
+
 def test_redis_stopped_3s_under_load_loses_and_doubles_no_line(nodes, redis):
     a, b = nodes("a", lease=8, workers=2), nodes("b", lease=8)
     sender, near, far = a.user("sender"), a.user("near"), b.user("far")

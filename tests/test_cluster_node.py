@@ -210,3 +210,22 @@ def test_a_node_that_reads_its_own_gone_evicts_and_joins_afresh(redis) -> None:
     assert seen_a.left == [cl.LOST_NOTICE]
     assert a.source != old and seen_a.chat.by_id == {}
     a.close()
+
+
+@needs_redis
+def test_a_retried_claim_is_granted_and_another_incarnation_s_is_not(redis) -> None:
+    from chatd import clusterscripts as lua
+
+    loop = Loop()
+    a, _ = start(loop, redis, "a")
+    keys, incarnation = a.keys, a.source.partition("~")[2]
+    claim_keys = [keys.nodes, keys.stream, keys.epoch, keys.lease]
+
+    def claim(who: str, previous: str = "") -> Any:
+        args = ["a", who, a.epoch, 5000, previous]
+        return redis_call(loop, a, "EVAL", lua.CLAIM, 4, *claim_keys, *args)
+
+    assert claim(incarnation) == 1  # the reply was lost and the claim sent again
+    assert claim("0123abcd") == 0  # a second process named a
+    assert claim("0123abcd", previous=incarnation) == 1  # our own next incarnation
+    a.close()
