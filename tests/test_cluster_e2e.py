@@ -136,6 +136,8 @@ def test_two_nodes_share_one_chat_line_and_irc(nodes):
     assert "one chat" in alice.line()
     bob.send("/join #side", "/nick robert")
     seen(alice, "left #lobby")
+    carol.send("NICK caroline")
+    assert seen(alice, "carol is now known as") == "*** carol is now known as caroline"
     alice.send("/join #side")
     alice.until("*** You joined #side")
     assert "robert" in same_who([alice, bob], "#side")
