@@ -229,3 +229,42 @@ def test_a_retried_claim_is_granted_and_another_incarnation_s_is_not(redis) -> N
     assert claim("0123abcd") == 0  # a second process named a
     assert claim("0123abcd", previous=incarnation) == 1  # our own next incarnation
     a.close()
+
+
+@needs_redis
+def test_a_redis_that_lost_the_last_entry_applied_starts_a_new_epoch(redis) -> None:
+    loop = Loop()
+    a, seen_a = start(loop, redis, "a")
+    b, seen_b = start(loop, redis, "b")
+    connect(a, 1)
+    run_until(loop, lambda: len(seen_a.chat.by_id) == 1 and len(seen_b.chat.by_id) == 1)
+    old_epoch, last = a.epoch, a.inbox.last_id
+    redis_call(loop, a, "XDEL", a.keys.stream, last)  # as an AOF that missed its last second
+    a._writer_state(True)  # what a reconnection runs
+    run_until(loop, lambda: a.joined and a.epoch != old_epoch)
+    assert seen_a.left == [cl.EPOCH_NOTICE]
+    run_until(loop, lambda: b.joined and b.epoch == a.epoch)  # b sees it at its next refresh
+    assert seen_b.left == [cl.EPOCH_NOTICE]
+    assert seen_a.chat.by_id == seen_b.chat.by_id == {}
+    a.close()
+    b.close()
+
+
+@needs_redis
+def test_a_node_whose_place_in_the_stream_was_trimmed_away_joins_again_alone(redis) -> None:
+    loop = Loop()
+    a, seen_a = start(loop, redis, "a")
+    b, seen_b = start(loop, redis, "b")
+    connect(a, 1)
+    run_until(loop, lambda: len(seen_b.chat.by_id) == 1)
+    epoch, applied = a.epoch, a.inbox.last_id
+    connect(b, 1)
+    run_until(loop, lambda: len(seen_b.chat.by_id) == 2 and b.inbox.last_id != applied)
+    redis_call(loop, a, "XTRIM", a.keys.stream, "MINID", b.inbox.last_id)
+    a.inbox.last_id = applied  # a fell behind the trim
+    a._writer_state(True)
+    run_until(loop, lambda: bool(seen_a.left) and a.joined)
+    assert seen_a.left == [cl.LOST_NOTICE] and a.epoch == epoch  # the chat goes on
+    assert seen_b.left == []
+    a.close()
+    b.close()
