@@ -114,6 +114,7 @@ class ClusterNode:
                 done()
             else:
                 self.joined = False
+                self.generation += 1  # no lease refresh or read may start a rejoin now
                 keys, incarnation = self.keys, self.source.partition("~")[2]
                 release_keys = [keys.lease, keys.nodes, keys.stream, keys.epoch]
                 args = [self.settings.node, incarnation, self.epoch]

@@ -72,7 +72,11 @@ class ClusterHub(Hub):
     def announce(self, event: Event) -> None:
         if event.__class__ is Settings:  # the whole config is ours; only shared is theirs
             self.local(Settings({}, event.config))  # type: ignore[union-attr]
-            event = Settings(event.shared, None)  # type: ignore[union-attr]
+            shared = event.shared  # type: ignore[union-attr]
+            settings = self.master.chat.settings
+            if all(getattr(settings, key) == value for key, value in shared.items()):
+                return  # nothing the cluster does not have (a log rotation, say)
+            event = Settings(shared, None)
         self.node.send([encode(event)])
 
     # From the stream (or the hub itself), to the workers.
