@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,21 +258,30 @@ def test_redis_stopped_3s_under_load_loses_and_doubles_no_line(nodes, redis):
     a, b = nodes("a", lease=8, workers=2), nodes("b", lease=8)
     sender, near, far = a.user("sender"), a.user("near"), b.user("far")
     assert members(same_who([sender, near, far])) == {"far", "near", "sender"}
-    total = 300
-    for n in range(total):
-        if n == 100:
-            redis.pause()
-            stopped = time.monotonic()
-        if n == 200:
-            while time.monotonic() - stopped < 3:
-                time.sleep(0.1)
-            redis.resume()
-        sender.send(f"n {n}")
-        time.sleep(0.005)
-    for peer in (near, far):
-        got = [line for line in peer.until(f"<sender> n {total - 1}", timeout=20)]
-        numbers = [int(line.split()[-1]) for line in got if line.startswith("<sender> n ")]
-        assert numbers == list(range(total))
+    total, pad = 3000, "x" * 900  # 2.7 MB: past the 2 MiB a node holds before it pauses
+    numbers: dict[str, list[int]] = {"near": [], "far": []}
+
+    def read(name: str, peer: TcpPeer) -> None:
+        while len(numbers[name]) < total:
+            line = peer.line(timeout=30)
+            if line.startswith("<sender> "):
+                numbers[name].append(int(line.split()[1]))
+
+    readers = [threading.Thread(target=read, args=item) for item in (("near", near), ("far", far))]
+    for reader in readers:
+        reader.start()
+    redis.pause()
+    resume = threading.Timer(3, redis.resume)
+    resume.start()
+    try:
+        for n in range(total):
+            sender.send(f"{n} {pad}")
+        for reader in readers:
+            reader.join(40)
+    finally:
+        resume.join()
+    assert numbers == {"near": list(range(total)), "far": list(range(total))}
+    a.chatd.wait_log(re.compile(rb"pausing(.|\n)*Redis caught up: resuming input"))
     assert members(same_who([sender, near, far])) == {"far", "near", "sender"}
 
 
