@@ -151,8 +151,9 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
 
 
 def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:
-    """One process, or a master over workers: the same server either way."""
-    if config.worker_count() > 1:
+    """One process, or a master over workers: the same server either way.  A cluster's
+    node is always a master, even over one worker (chatd.clusterhub says why)."""
+    if config.worker_count() > 1 or config.cluster is not None:
         from .master import Master
 
         return Master(config, listeners, given, inherited).run()

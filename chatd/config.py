@@ -11,6 +11,7 @@ import dataclasses
 import errno
 import ipaddress
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Mapping
@@ -57,6 +58,21 @@ LISTEN_KEYS = ("protocol", "bind", "port", "tls")
 CREDENTIAL = "credential:"
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The ``cluster`` key: several nodes serve one chat through one Redis stream."""
+
+    # A redis://, rediss:// or unix:// URL or a socket path (chatd.redisurl); repr=False:
+    # it may hold a password.
+    redis: str = field(repr=False)
+    name: str = "chatd"  # the prefix of every key, so several chats can share one Redis
+    node: str = field(default_factory=lambda: _host_node())
+    lease: float = 5.0  # seconds a node's lease lives without a refresh
+
+
+CLUSTER_KEYS = ("redis", "name", "node", "lease")
+
+
 class ConfigError(Exception):
     """A bad config: ``str()`` is the one line an operator needs."""
 
@@ -95,6 +111,7 @@ class Config:
     registration_timeout: float = 60
     irc_ping_interval: float = 90
     server_password: str | None = field(default=None, repr=False)  # never in a log line
+    cluster: Cluster | None = None
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -295,6 +312,57 @@ def _password(value: Any) -> str | None:
     return value
 
 
+_CLUSTER_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _cluster_word(value: Any) -> str:
+    """A name or node: it goes into Redis keys and member ids, so no ':', '/' or '~'."""
+    if not isinstance(value, str) or not _CLUSTER_WORD.fullmatch(value):
+        raise ValueError(
+            "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            f"got {shown(value)}"
+        )
+    return value
+
+
+def _cluster(value: Any) -> Cluster | None:
+    from .redisurl import RedisTargetError, parse_target
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping with at least redis, got {shown(value)}")
+    for key in value:
+        if key not in CLUSTER_KEYS:
+            name = key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
+            raise EntryError(f".{name}", f"unknown key (known: {', '.join(CLUSTER_KEYS)})")
+    if "redis" not in value:
+        raise ValueError("needs redis (a redis:// URL or a unix socket path)")
+    clean: dict[str, Any] = {}
+    try:
+        parse_target(value["redis"], key="")
+    except RedisTargetError as exc:
+        raise EntryError(".redis", str(exc).removeprefix(": ")) from None
+    clean["redis"] = value["redis"].strip()
+    checks = {"name": _cluster_word, "node": _cluster_word, "lease": _range(1, 3600, whole=False)}
+    for key, check in checks.items():
+        if key in value and (key != "node" or value[key] is not None):
+            try:
+                clean[key] = check(value[key])
+            except ValueError as exc:
+                raise EntryError(f".{key}", str(exc)) from None
+    if "node" not in clean:
+        clean["node"] = _host_node()
+    return Cluster(**clean)
+
+
+def _host_node() -> str:
+    """The host name as a node name: its first label, cut to what a node may be."""
+    host = socket.gethostname().split(".")[0]
+    word = re.sub(r"[^A-Za-z0-9._-]", "-", host)[:64].lstrip("._-")
+    return word or "node"
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -325,6 +393,8 @@ def _log_level(value: Any) -> str:
 #   handshake is an attack, not a slow link.
 # - registration_timeout: a second at least, an hour at most (a slot of max_clients is
 #   held meanwhile); irc_ping_interval: 0 (never) or a second to a day.
+# - cluster.lease: refreshed every third of it, so under a second a busy Redis or a GC
+#   pause would expire a live node; an hour leaves users of a dead node hanging as long.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
@@ -353,6 +423,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "registration_timeout": _range(1, 3600, whole=False),
     "irc_ping_interval": _range(1, 86400, whole=False, zero="never"),
     "server_password": _password,
+    "cluster": _cluster,
 }
 assert set(VALIDATORS) == set(KEYS)
 

@@ -103,6 +103,7 @@ class Server(Writer, TlsServing):
         self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
         self.clients: dict[int, Connection] = {}  # by fd
         self.worker = worker
+        self.member_prefix = f"{worker}:"  # a cluster's are longer: unique cluster-wide
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
         self.bus.deliver = self.apply
@@ -193,7 +194,7 @@ class Server(Writer, TlsServing):
         self._ids += 1
         return (
             self.loop.clock(),
-            f"{self.worker}:{self._ids}",
+            f"{self.member_prefix}{self._ids}",
             front,
             self.delivery,
             self.leaving,
@@ -504,7 +505,7 @@ class Server(Writer, TlsServing):
 
     # Shutdown.
 
-    def shutdown(self, grace: float = 3.0) -> None:
+    def shutdown(self, grace: float = 3.0, notice: str = "server shutting down") -> None:
         """The contract's graceful stop: tell everyone, flush (bounded), then stop."""
         if self.shutting_down:
             return
@@ -512,7 +513,7 @@ class Server(Writer, TlsServing):
         log.info("shutting down: %d clients", len(self.clients))
         self.replace_listeners([])
         self.end_handshakes()
-        self.delivery.notify_all("server shutting down")
+        self.delivery.notify_all(notice)
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN
             self._cancel_timer(conn)
