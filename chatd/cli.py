@@ -109,10 +109,13 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     hold_signals()
     listeners = systemd.listen_fds()
     inherited = bool(listeners)
-    if inherited and config.listen is None:
-        mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
-        if mismatch:
-            log.warning("%s", mismatch)
+    if inherited:
+        problem = _inherited_problem(config, listeners)
+        if problem:
+            print(f"chatd: config error: {problem}", file=sys.stderr)
+            for listener in listeners:
+                listener.close()
+            return cfg.EX_CONFIG
     else:
         workers = config.worker_count() > 1
         listeners = []
@@ -148,6 +151,26 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
         for listener in listeners:
             listener.close()
         return exc.status
+
+
+def _inherited_problem(config: cfg.Config, listeners: list[Any]) -> str | None:
+    """Under socket activation the socket units decide where chatd listens: a config
+    that says otherwise is said once; a TLS socket without a pair is an error."""
+    from . import systemd
+    from .sockets import tls_of
+
+    if any(tls_of(s) for s in listeners) and not (config.tls_cert and config.tls_key):
+        return (
+            f"{config.source}: tls_cert: a socket unit passes a TLS socket (FileDescriptorName="
+            "line-tls or irc-tls): tls_cert and tls_key are required"
+        )
+    if config.listen is not None:
+        log.warning("listen is ignored under socket activation: the socket units decide")
+    else:
+        mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
+        if mismatch:
+            log.warning("%s", mismatch)
+    return None
 
 
 def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:

@@ -71,7 +71,7 @@ class TlsServing:
         self.tls_context: ssl.SSLContext | None = None
         self.handshakes: dict[str, int] = {}  # by limit key: clients still in their handshake
         self.handshaking = 0
-        if not (config.uses_tls() and config.tls_cert and config.tls_key):
+        if not (config.tls_cert and config.tls_key):  # the listeners may be systemd's
             return
         # check_start loaded this pair already: a failure here is a file changed since,
         # seen by a worker (re)started later.  It must not crash it, over and over.
@@ -83,7 +83,7 @@ class TlsServing:
     def reload_tls(self, config: Config) -> None:
         """A renewed certificate for new connections; a bad pair is logged and the one in
         use stays.  Connections already made keep the context they were made with."""
-        if not (config.uses_tls() and config.tls_cert and config.tls_key):
+        if not (config.tls_cert and config.tls_key):
             return
         try:
             context = tls.server_context(config.tls_cert, config.tls_key)
