@@ -134,7 +134,9 @@ class IrcFront:
 
     def _dispatch(self, s: IrcSession, command: str, args: tuple[str, ...]) -> Reply:
         if command == "PING":
-            return [], [self.pong(args[0] if args else "")]
+            if not args:
+                return [], [self._numeric(s, n.ERR_NEEDMOREPARAMS, "PING")]
+            return [], [self.pong(args[0])]
         if command == "PONG":
             return [], []
         if command in ("PASS", "NICK", "USER", "CAP"):
@@ -189,7 +191,7 @@ class IrcFront:
             return self._reject(s, n.ERR_ALREADYREGISTERED)
         if s.user:
             return [], [self._numeric(s, n.ERR_ALREADYREGISTERED)]
-        if len(args) < 4 or not args[0]:
+        if len(args) < 4 or not args[0] or not args[3]:
             return self._need(s, "USER")
         s.user, s.realname = args[0], args[3]
         return self._try_register(s)
@@ -372,7 +374,7 @@ class IrcFront:
 
     def pong(self, token: str) -> bytes:
         name = self.settings.server_name
-        return render(Message("PONG", (name, token or name), name))
+        return render(Message("PONG", (name, token), name))
 
     def ping(self) -> bytes:
         """What the server sends a silent client to see if it is still there."""
