@@ -16,7 +16,19 @@ def test_nick_and_user_register_with_the_welcome_burst():
     w = IrcWorld()
     c = IrcClient(w)
     lines = c.register("alice")
-    assert codes(lines) == ["001", "002", "003", "004", "005", "251", "254", "255", "422"]
+    assert codes(lines) == [
+        "001",
+        "002",
+        "003",
+        "004",
+        "005",
+        "251",
+        "254",
+        "255",
+        "265",
+        "266",
+        "422",
+    ]
     assert (
         lines[0] == ":chatd.test 001 alice :Welcome to the chatd.test Network, alice!irc@10.0.0.1"
     )

@@ -52,8 +52,8 @@ def test_names_of_several_rooms_ends_once_with_the_targets_given():
     a.take()
     a.line("NAMES #a,#nowhere,#b")
     assert a.take() == [
-        ":chatd.test 353 alice = #a :@alice",
-        ":chatd.test 353 alice = #b :@alice",
+        ":chatd.test 353 alice = #a @alice",
+        ":chatd.test 353 alice = #b @alice",
         ":chatd.test 366 alice #a,#nowhere,#b :End of /NAMES list",
     ]
     a.line("NAMES #a")

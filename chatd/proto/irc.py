@@ -22,8 +22,9 @@ from ..core.intents import Intent
 from ..core.model import User
 from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
+from . import ircchanops as chanops
 from . import ircnumerics as n
-from .ircreply import AWAY_LEN, MAX_MODES, MAX_TARGETS, OwnText, middle, word
+from .ircreply import AWAY_LEN, MAX_TARGETS, OwnText, middle
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
@@ -53,6 +54,7 @@ class IrcSession:
     caps: set[str] = field(default_factory=set)
     connected: bool = False  # the Connect intent is sent
     registered: bool = False  # the welcome burst is sent
+    names_pending: list[int | str] | None = None  # rooms left and the end of a NAMES list
 
     def target(self) -> str:
         return self.nick if self.registered else "*"
@@ -89,9 +91,9 @@ class IrcFront:
             "JOIN": self._join,
             "PART": self._part,
             "TOPIC": self._topic,
-            "NAMES": self._names,
-            "MODE": self._mode,
-            "KICK": self._kick,
+            "NAMES": lambda s, a: chanops.names(self, s, a),
+            "MODE": lambda s, a: chanops.mode(self, s, a),
+            "KICK": lambda s, a: chanops.kick(self, s, a),
             "INVITE": self._invite,
             "AWAY": lambda s, a: ([i.Away(s.id, a[0][:AWAY_LEN] if a else None)], []),
             "LIST": lambda s, a: ([i.Rooms(s.id)], []),
@@ -302,48 +304,8 @@ class IrcFront:
         text = args[1] if len(args) > 1 else None
         return [i.Topic(s.id, args[0], text, self.clock())], []
 
-    def _names(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if not args:
-            return self._reject(s, n.RPL_ENDOFNAMES, "*")
-        return [i.Who(s.id, name) for name in _targets(args[0])], []
-
     def _who(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         return self.reply.who_user(s, args)
-
-    def _mode(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if not args:
-            return self._need(s, "MODE")
-        target, words = args[0], args[1:]
-        if not words:
-            return [i.Mode(s.id, target, ())], []
-        changes: list[i.Change] = []
-        rest = iter(words[1:])
-        sign = "+"
-        for letter in words[0]:
-            if letter in "+-":
-                sign = letter
-                continue
-            takes = letter in "ovb" or letter == "k" or (sign == "+" and letter == "l")
-            changes.append((sign + letter, next(rest, "") if takes else ""))
-        if not changes:
-            return [i.Mode(s.id, target, ())], []
-        bad = [c for c in changes if c[1] and word(c[1]) != c[1]]
-        if bad:  # a mask or key with a space could not be shown in a MODE line
-            return self._reject(
-                s, n.ERR_INVALIDMODEPARAM, target, bad[0][0][1], "*", "Invalid mode parameter"
-            )
-        if len(changes) > MAX_MODES:
-            changes = changes[:MAX_MODES]
-        missing = [c for c in changes if c[0][1] in "ovk" and not c[1]]
-        if missing and not (target.startswith("#") and changes == [("+b", "")]):
-            return self._need(s, "MODE")
-        return [i.Mode(s.id, target, tuple(changes))], []
-
-    def _kick(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if len(args) < 2 or not args[1]:
-            return self._need(s, "KICK")
-        reason = args[2] if len(args) > 2 else ""
-        return [i.Kick(s.id, args[0], nick, reason) for nick in _targets(args[1])], []
 
     def _invite(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         if len(args) < 2:

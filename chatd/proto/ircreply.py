@@ -17,6 +17,20 @@ from .ircwire import Message, render
 if TYPE_CHECKING:
     from .irc import IrcFront, IrcSession, Reply
 
+
+def names_end(s: IrcSession, room: str) -> str | None:
+    """The target of the 366 that follows one room's names, or None for no 366 yet: a
+    NAMES of several rooms ends once, after the last, naming what was asked."""
+    pending = s.names_pending
+    if pending is None:
+        return room
+    pending[0] = int(pending[0]) - 1
+    if pending[0] > 0:
+        return None
+    s.names_pending = None
+    return str(pending[1])
+
+
 MAX_TARGETS = 4  # of one PRIVMSG, NOTICE, JOIN, PART, KICK, NAMES
 MAX_MODES = 16  # changes of one MODE
 AWAY_LEN = 200
@@ -149,6 +163,9 @@ class OwnText:
             ),
             self._num(s, n.RPL_LUSERCHANNELS, str(len(self.front.chat.rooms))),
             self._num(s, n.RPL_LUSERME, text=f"I have {total} clients and 1 servers"),
+            # One server: every user is local. No peak is kept, so the counts stand alone.
+            self._num(s, n.RPL_LOCALUSERS, text=f"Current local users: {total}"),
+            self._num(s, n.RPL_GLOBALUSERS, text=f"Current global users: {total}"),
         ]
 
     def motd(self, s: IrcSession) -> list[bytes]:
@@ -217,7 +234,8 @@ class OwnText:
             hidden = {u.nick for u in room.members if u.invisible or "s" in room.flags}
             words = [w for w in words if w.lstrip("@+") not in hidden]
         lines = [render(m) for m in n.pack_words(head, words)]
-        return [*lines, self._num(s, n.RPL_ENDOFNAMES, out.room)]
+        end = names_end(s, out.room)
+        return lines if end is None else [*lines, self._num(s, n.RPL_ENDOFNAMES, end)]
 
     def _topic_is(self, out: o.TopicIs, s: IrcSession) -> list[bytes]:
         if not out.text:
