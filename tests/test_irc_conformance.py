@@ -108,3 +108,18 @@ def test_an_invited_user_may_join_a_full_room():
     a.take(), b.take()
     b.line("JOIN #x")
     assert codes(b.take()) == ["JOIN", "353", "366"]
+
+
+def test_who_shows_every_prefix_with_multi_prefix_and_the_highest_without():
+    w = IrcWorld()
+    a, b = irc_users(w, "alice", "bob")
+    b.line("CAP REQ :multi-prefix")
+    b.take()
+    for c in (a, b):
+        c.line("JOIN #x")
+    a.line("MODE #x +v alice")
+    a.take(), b.take()
+    a.line("WHO #x")
+    b.line("WHO #x")
+    assert a.take()[0] == ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice Real"
+    assert b.take()[0] == ":chatd.test 352 bob #x irc 10.0.0.1 chatd.test alice H@+ :0 alice Real"

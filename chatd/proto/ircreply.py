@@ -281,7 +281,8 @@ class OwnText:
         return [], [*found, self._num(s, n.RPL_ENDOFWHO, mask)]
 
     def _who_line(self, s: IrcSession, user: User, room: Room | None, flags: int) -> bytes:
-        state = ("G" if user.away else "H") + ("@" if flags & OP else "+" if flags & VOICE else "")
+        rank = _prefixes(flags) if "multi-prefix" in s.caps else _prefixes(flags)[:1]
+        state = ("G" if user.away else "H") + rank
         where = room.name if room is not None else "*"
         name = self.front.settings.server_name
         return self._num(
