@@ -87,8 +87,8 @@ def test_kick_with_as_many_rooms_as_nicks_pairs_them():
     a.take(), b.take(), c.take()
     a.line("KICK #x,#y bob,carol :bye")
     assert a.take() == [
-        ":alice!irc@10.0.0.1 KICK #x bob bye",
-        ":alice!irc@10.0.0.1 KICK #y carol bye",
+        ":alice!~alice@10.0.0.1 KICK #x bob bye",
+        ":alice!~alice@10.0.0.1 KICK #y carol bye",
     ]
     assert w.chat.rooms["#x"].members.keys() == {w.chat.by_id[a.id], w.chat.by_id[c.id]}
     assert w.chat.rooms["#y"].members.keys() == {w.chat.by_id[a.id]}
@@ -121,5 +121,36 @@ def test_who_shows_every_prefix_with_multi_prefix_and_the_highest_without():
     a.take(), b.take()
     a.line("WHO #x")
     b.line("WHO #x")
-    assert a.take()[0] == ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice Real"
-    assert b.take()[0] == ":chatd.test 352 bob #x irc 10.0.0.1 chatd.test alice H@+ :0 alice Real"
+    assert (
+        a.take()[0] == ":chatd.test 352 alice #x ~alice 10.0.0.1 chatd.test alice H@ :0 alice Real"
+    )
+    assert (
+        b.take()[0] == ":chatd.test 352 bob #x ~alice 10.0.0.1 chatd.test alice H@+ :0 alice Real"
+    )
+
+
+def test_the_user_name_given_is_the_user_part_of_the_mask_and_of_whois():
+    w = IrcWorld()
+    c = IrcClient(w)
+    c.line("NICK carol")
+    c.line("USER caro/lyn-the_1st.x 0 * :Carol C")
+    c.take()
+    (a,) = irc_users(w, "alice")
+    a.line("WHOIS carol")
+    assert a.take()[0] == ":chatd.test 311 alice carol ~carolyn-th 10.0.0.1 * :Carol C"
+    c.line("JOIN #x")
+    a.line("JOIN #x")
+    c.take()
+    c.line("PRIVMSG #x :hi")
+    assert a.take()[-1] == ":carol!~carolyn-th@10.0.0.1 PRIVMSG #x hi"
+
+
+def test_a_replica_restored_from_a_snapshot_keeps_the_user_names():
+    from chatd.core.chat import Chat
+    from chatd.core.snapshot import restore, snapshot
+
+    w = IrcWorld()
+    irc_users(w, "alice")
+    copy = Chat()
+    restore(copy, snapshot(w.chat))
+    assert [u.ident for u in copy.by_id.values()] == ["~alice"]

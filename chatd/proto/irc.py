@@ -28,6 +28,7 @@ from .ircreply import AWAY_LEN, MAX_TARGETS, OwnText, middle
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
+USERLEN = 10  # of the user name a mask shows
 PROTOCOL = "irc"
 CAPS = ("multi-prefix",)
 
@@ -229,7 +230,8 @@ class IrcFront:
         if s.connected or not s.nick or not s.user or s.cap_open:
             return [], []
         s.connected = True
-        return [i.Connect(s.id, s.label, PROTOCOL, lobby=False), i.Nick(s.id, s.nick)], []
+        connect = i.Connect(s.id, s.label, PROTOCOL, lobby=False, ident=ident(s.user))
+        return [connect, i.Nick(s.id, s.nick)], []
 
     def _quit(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         reason = args[0] if args and args[0] else "Quit"
@@ -350,6 +352,13 @@ class IrcFront:
 
 def text_of(command: str) -> str:
     return f"No recipient given ({command})"
+
+
+def ident(user: str) -> str:
+    """The user name USER gave, as a mask shows it: '~' (no ident check vouches for it)
+    and at most USERLEN safe characters; empty when none is left."""
+    kept = "".join(c for c in user if c.isascii() and (c.isalnum() or c in "-._"))
+    return "~" + kept[:USERLEN] if kept else ""
 
 
 def _targets(text: str) -> list[str]:

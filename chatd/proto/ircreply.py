@@ -289,7 +289,7 @@ class OwnText:
             s,
             n.RPL_WHOREPLY,
             where,
-            user.protocol,
+            user.ident,
             user.label,
             name,
             user.nick,
@@ -307,7 +307,7 @@ class OwnText:
         name = self.front.settings.server_name
         lines = [
             self._num(
-                s, n.RPL_WHOISUSER, user.nick, user.protocol, user.label, "*", text=self._real(user)
+                s, n.RPL_WHOISUSER, user.nick, user.ident, user.label, "*", text=self._real(user)
             ),
         ]
         rooms = [
