@@ -81,8 +81,8 @@ def test_one_dual_stack_socket_serves_ipv4_and_ipv6_in_one_chat(tmp_path, worker
         assert four.until(f"<{nick6}>")[-1] == f"<{nick6}> hello over IPv6"
         assert irc4.until(f":{nick6}!")[-1] == f":{nick6}!line@::1 PRIVMSG #lobby :hello over IPv6"
         irc4.send("WHOIS six", "WHOIS four")
-        assert irc4.until(":irc.test 311 four six ")[-1] == ":irc.test 311 four six irc 0::1 * six"
-        assert irc4.until(":irc.test 311 four four ")[-1].endswith(" irc 127.0.0.1 * four")
+        assert irc4.until(":irc.test 311 four six ")[-1] == ":irc.test 311 four six ~six 0::1 * six"
+        assert irc4.until(":irc.test 311 four four ")[-1].endswith(" ~four 127.0.0.1 * four")
         for peer in (four, six, irc6, irc4):
             peer.close()
         assert chatd.stop() == 0

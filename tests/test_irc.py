@@ -16,9 +16,22 @@ def test_nick_and_user_register_with_the_welcome_burst():
     w = IrcWorld()
     c = IrcClient(w)
     lines = c.register("alice")
-    assert codes(lines) == ["001", "002", "003", "004", "005", "251", "254", "255", "422"]
+    assert codes(lines) == [
+        "001",
+        "002",
+        "003",
+        "004",
+        "005",
+        "251",
+        "254",
+        "255",
+        "265",
+        "266",
+        "422",
+    ]
     assert (
-        lines[0] == ":chatd.test 001 alice :Welcome to the chatd.test Network, alice!irc@10.0.0.1"
+        lines[0]
+        == ":chatd.test 001 alice :Welcome to the chatd.test Network, alice!~alice@10.0.0.1"
     )
     isupport = lines[4].split(" ")
     for token in (
@@ -128,7 +141,8 @@ def test_connect_is_the_cores_with_no_room():
     c = IrcClient(w)
     c.line("NICK a")
     intents, _ = w.irc.feed(c.id, b"USER a 0 * :A")
-    assert intents == [i.Connect(c.id, "10.0.0.1", "irc", lobby=False), i.Nick(c.id, "a")]
+    connect = i.Connect(c.id, "10.0.0.1", "irc", lobby=False, ident="~a")
+    assert intents == [connect, i.Nick(c.id, "a")]
 
 
 # Talking and rooms ----------------------------------------------------------------------
@@ -162,7 +176,7 @@ def test_quit_says_error_then_the_rooms_see_one_quit():
     a.line("QUIT :gone fishing")
     assert a.take() == ["ERROR :Closing link: 10.0.0.1 (gone fishing)"]
     assert w.quits[a.id] == "gone fishing"
-    assert b.take() == [":alice!irc@10.0.0.1 QUIT :gone fishing"]
+    assert b.take() == [":alice!~alice@10.0.0.1 QUIT :gone fishing"]
     assert a.id not in w.chat.by_id
 
 
@@ -182,22 +196,22 @@ def test_join_lists_keys_and_join_0():
     b.line("JOIN #y,#x wrong")
     assert b.take() == [
         ":chatd.test 475 bob #y :Cannot join channel (+k)",
-        ":bob!irc@10.0.0.1 JOIN #x",
+        ":bob!~bob@10.0.0.1 JOIN #x",
         ":chatd.test 353 bob = #x :@alice bob",
         ":chatd.test 366 bob #x :End of /NAMES list",
     ]
-    assert a.take() == [":bob!irc@10.0.0.1 JOIN #x"]
+    assert a.take() == [":bob!~bob@10.0.0.1 JOIN #x"]
     b.line("JOIN #y sesame")
     assert codes(b.take()) == ["JOIN", "353", "366"]
     a.take()
     b.line("JOIN 0")
     assert b.take() == [
-        ":bob!irc@10.0.0.1 PART #x :Left all channels",
-        ":bob!irc@10.0.0.1 PART #y :Left all channels",
+        ":bob!~bob@10.0.0.1 PART #x :Left all channels",
+        ":bob!~bob@10.0.0.1 PART #y :Left all channels",
     ]
     assert a.take() == [
-        ":bob!irc@10.0.0.1 PART #x :Left all channels",
-        ":bob!irc@10.0.0.1 PART #y :Left all channels",
+        ":bob!~bob@10.0.0.1 PART #x :Left all channels",
+        ":bob!~bob@10.0.0.1 PART #y :Left all channels",
     ]
     b.line("JOIN")
     b.line("JOIN bad")
@@ -221,8 +235,8 @@ def test_part_and_its_errors():
     w = IrcWorld()
     a, b = joined(w, "#x", "alice", "bob")
     b.line("PART #x :bye now")
-    assert b.take() == [":bob!irc@10.0.0.1 PART #x :bye now"]
-    assert a.take() == [":bob!irc@10.0.0.1 PART #x :bye now"]
+    assert b.take() == [":bob!~bob@10.0.0.1 PART #x :bye now"]
+    assert a.take() == [":bob!~bob@10.0.0.1 PART #x :bye now"]
     b.line("PART #x")
     b.line("PART #nowhere")
     b.line("PART")
@@ -235,17 +249,17 @@ def test_privmsg_to_rooms_and_nicks():
     a.line("PRIVMSG #x,bob :hello there")
     assert a.take() == []
     assert b.take() == [
-        ":alice!irc@10.0.0.1 PRIVMSG #x :hello there",
-        ":alice!irc@10.0.0.1 PRIVMSG bob :hello there",
+        ":alice!~alice@10.0.0.1 PRIVMSG #x :hello there",
+        ":alice!~alice@10.0.0.1 PRIVMSG bob :hello there",
     ]
-    assert c.take() == [":alice!irc@10.0.0.1 PRIVMSG #x :hello there"]
+    assert c.take() == [":alice!~alice@10.0.0.1 PRIVMSG #x :hello there"]
 
 
 def test_ctcp_action_is_the_cores_act():
     w = IrcWorld()
     a, b = joined(w, "#x", "alice", "bob")
     a.line("PRIVMSG #x :\x01ACTION waves\x01")
-    assert b.take() == [":alice!irc@10.0.0.1 PRIVMSG #x :\x01ACTION waves\x01"]
+    assert b.take() == [":alice!~alice@10.0.0.1 PRIVMSG #x :\x01ACTION waves\x01"]
 
 
 def test_privmsg_errors():
@@ -277,8 +291,8 @@ def test_notice_never_gets_a_reply():
     assert c.take() == []
     assert a.take() == [] and b.take() == []
     a.line("NOTICE #x,carol :psst")
-    assert b.take() == [":alice!irc@10.0.0.1 NOTICE #x psst"]
-    assert c.take() == [":alice!irc@10.0.0.1 NOTICE carol psst"]
+    assert b.take() == [":alice!~alice@10.0.0.1 NOTICE #x psst"]
+    assert c.take() == [":alice!~alice@10.0.0.1 NOTICE carol psst"]
     assert a.take() == []
 
 
@@ -293,8 +307,8 @@ def test_names_and_topic():
     b.line("TOPIC #x")
     assert b.take() == [":chatd.test 331 bob #x :No topic is set"]
     b.line("TOPIC #x :new topic")
-    assert b.take() == [":bob!irc@10.0.0.1 TOPIC #x :new topic"]
-    assert a.take() == [":bob!irc@10.0.0.1 TOPIC #x :new topic"]
+    assert b.take() == [":bob!~bob@10.0.0.1 TOPIC #x :new topic"]
+    assert a.take() == [":bob!~bob@10.0.0.1 TOPIC #x :new topic"]
     b.line("TOPIC #x")
     assert b.take() == [
         ":chatd.test 332 bob #x :new topic",
@@ -312,8 +326,8 @@ def test_nick_change_is_seen_by_every_room_once():
     b.line("JOIN #y")
     a.take(), b.take()
     a.line("NICK alicia")
-    assert a.take() == [":alice!irc@10.0.0.1 NICK alicia"]
-    assert b.take() == [":alice!irc@10.0.0.1 NICK alicia"]
+    assert a.take() == [":alice!~alice@10.0.0.1 NICK alicia"]
+    assert b.take() == [":alice!~alice@10.0.0.1 NICK alicia"]
     b.line("NICK Alicia")
     assert b.take() == [":chatd.test 433 bob Alicia :Nickname is already in use"]
     b.line("NICK 9x")
@@ -354,13 +368,13 @@ def test_room_modes_query_and_change():
     a.line("MODE #x")
     assert a.take() == [":chatd.test 324 alice #x +n", ":chatd.test 329 alice #x 1000"]
     a.line("MODE #x +tmsi-n+kl sesame 5")
-    want = [":alice!irc@10.0.0.1 MODE #x +tmsi-n+kl sesame 5"]
+    want = [":alice!~alice@10.0.0.1 MODE #x +tmsi-n+kl sesame 5"]
     assert a.take() == want
     assert b.take() == want
     a.line("MODE #x")
     assert a.take()[0] == ":chatd.test 324 alice #x +imstkl sesame 5"
     a.line("MODE #x +ov bob bob")
-    assert b.take() == [":alice!irc@10.0.0.1 MODE #x +ov bob bob"]
+    assert b.take() == [":alice!~alice@10.0.0.1 MODE #x +ov bob bob"]
     b.line("NAMES #x")
     assert b.take()[0] == ":chatd.test 353 bob @ #x :@alice @bob"
 
@@ -397,7 +411,7 @@ def test_bans_list_and_join_refusals():
     w = IrcWorld()
     a, b = joined(w, "#x", "alice", "bob")
     a.line("MODE #x +b bob!*@*")
-    assert a.take() == [":alice!irc@10.0.0.1 MODE #x +b bob!*@*"]
+    assert a.take() == [":alice!~alice@10.0.0.1 MODE #x +b bob!*@*"]
     a.line("MODE #x +b")
     assert a.take() == [
         ":chatd.test 367 alice #x bob!*@*",
@@ -450,7 +464,7 @@ def test_kick_and_its_errors():
         ":chatd.test 461 alice KICK :Not enough parameters",
     ]
     a.line("KICK #x bob :behave")
-    assert a.take() == b.take() == [":alice!irc@10.0.0.1 KICK #x bob behave"]
+    assert a.take() == b.take() == [":alice!~alice@10.0.0.1 KICK #x bob behave"]
     assert w.chat.rooms["#x"].members.keys() == {w.chat.by_id[a.id]}
 
 
@@ -462,7 +476,7 @@ def test_invite():
     a.take(), b.take()
     a.line("INVITE carol #x")
     assert a.take() == [":chatd.test 341 alice carol #x"]
-    assert c.take() == [":alice!irc@10.0.0.1 INVITE carol #x"]
+    assert c.take() == [":alice!~alice@10.0.0.1 INVITE carol #x"]
     a.line("INVITE bob #x")
     a.line("INVITE nobody #x")
     a.line("INVITE carol")
@@ -478,13 +492,13 @@ def test_who_whois_userhost_ison():
     assert b.take() == [":chatd.test 306 bob :You have been marked as being away"]
     a.line("WHO #x")
     assert a.take() == [
-        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test alice H@ :0 alice Real",
-        ":chatd.test 352 alice #x irc 10.0.0.1 chatd.test bob G :0 bob Real",
+        ":chatd.test 352 alice #x ~alice 10.0.0.1 chatd.test alice H@ :0 alice Real",
+        ":chatd.test 352 alice #x ~bob 10.0.0.1 chatd.test bob G :0 bob Real",
         ":chatd.test 315 alice #x :End of WHO list",
     ]
     a.line("WHOIS bob")
     assert a.take() == [
-        ":chatd.test 311 alice bob irc 10.0.0.1 * :bob Real",
+        ":chatd.test 311 alice bob ~bob 10.0.0.1 * :bob Real",
         ":chatd.test 319 alice bob #x",
         ":chatd.test 312 alice bob chatd.test chatd",
         ":chatd.test 301 alice bob lunch",
@@ -535,7 +549,7 @@ def test_whois_shows_the_real_name_given():
     w = IrcWorld()
     (a,) = irc_users(w, "alice")
     a.line("WHOIS alice")
-    assert a.take()[0] == ":chatd.test 311 alice alice irc 10.0.0.1 * :alice Real"
+    assert a.take()[0] == ":chatd.test 311 alice alice ~alice 10.0.0.1 * :alice Real"
 
 
 def test_a_registration_over_the_limit_is_refused():
@@ -612,12 +626,12 @@ def test_long_reasons_are_cut_to_one_line():
     a, b = joined(w, "#a", "alice", "bob")
     b.line("PART #a :" + "r" * 490)
     (got,) = a.take()
-    assert got.startswith(":bob!irc@10.0.0.1 PART #a rrr") and 500 < len(got) <= 510
+    assert got.startswith(":bob!~bob@10.0.0.1 PART #a rrr") and 500 < len(got) <= 510
     b.line("JOIN #a")
     b.take(), a.take()
     b.line("QUIT :" + "q" * 500)
     (got,) = a.take()
-    assert got.startswith(":bob!irc@10.0.0.1 QUIT qqq") and 500 < len(got) <= 510
+    assert got.startswith(":bob!~bob@10.0.0.1 QUIT qqq") and 500 < len(got) <= 510
 
 
 def test_outsiders_see_no_invisible_members_and_nothing_of_a_secret_room():
@@ -631,7 +645,7 @@ def test_outsiders_see_no_invisible_members_and_nothing_of_a_secret_room():
     assert c.take() == [
         ":chatd.test 353 carol = #a @alice",
         ":chatd.test 366 carol #a :End of /NAMES list",
-        ":chatd.test 352 carol #a irc 10.0.0.1 chatd.test alice H@ :0 alice Real",
+        ":chatd.test 352 carol #a ~alice 10.0.0.1 chatd.test alice H@ :0 alice Real",
         ":chatd.test 315 carol #a :End of WHO list",
     ]
     a.line("NAMES #a")

@@ -26,7 +26,7 @@ def test_a_join_is_seen_by_both():
     irc.line("JOIN #lobby")
     assert line.take() == ["*** ivan joined #lobby"]
     assert irc.take()[:2] == [
-        ":ivan!irc@10.0.0.1 JOIN #lobby",
+        ":ivan!~ivan@10.0.0.1 JOIN #lobby",
         ":chatd.test 353 ivan = #lobby :@lena ivan",
     ]
 
@@ -79,7 +79,7 @@ def test_topics_and_kicks():
     assert line.take() == ["*** ivan set the topic of #lobby: irc topic"]
     line.say("/topic line topic")
     assert irc.take() == [
-        ":ivan!irc@10.0.0.1 TOPIC #lobby :irc topic",
+        ":ivan!~ivan@10.0.0.1 TOPIC #lobby :irc topic",
         ":lena!line@test TOPIC #lobby :line topic",
     ]
     # The line user made #lobby: it is the operator.
@@ -125,8 +125,8 @@ def test_ctcp_between_irc_users_passes_as_it_is():
     (other,) = irc_users(w, "olga")
     irc.line("PRIVMSG olga :\x01VERSION\x01")
     other.line("NOTICE ivan :\x01VERSION irssi 1.4\x01")
-    assert other.take() == [":ivan!irc@10.0.0.1 PRIVMSG olga \x01VERSION\x01"]
-    assert irc.take() == [":olga!irc@10.0.0.1 NOTICE ivan :\x01VERSION irssi 1.4\x01"]
+    assert other.take() == [":ivan!~ivan@10.0.0.1 PRIVMSG olga \x01VERSION\x01"]
+    assert irc.take() == [":olga!~olga@10.0.0.1 NOTICE ivan :\x01VERSION irssi 1.4\x01"]
 
 
 def test_a_part_without_a_message_keeps_the_line_format_s_reason():

@@ -318,7 +318,7 @@ def test_who_and_whois_show_an_ipv6_host_as_a_word():
     a.line("USER a 0 * :Alice")
     a.take()
     a.line("WHOIS alice")
-    assert a.take()[0] == ":chatd.test 311 alice alice irc 0::1 * Alice"
+    assert a.take()[0] == ":chatd.test 311 alice alice ~a 0::1 * Alice"
     a.line("WHO alice")
-    assert a.take()[0] == ":chatd.test 352 alice * irc 0::1 chatd.test alice H :0 Alice"
+    assert a.take()[0] == ":chatd.test 352 alice * ~a 0::1 chatd.test alice H :0 Alice"
     assert irc_host("2001:db8::1") == "2001:db8::1" and irc_host("::1") == "0::1"

@@ -136,7 +136,7 @@ class Chat(RoomPowers):
         refusal = self.refusal(intent.label)
         if refusal is not None:
             return [o.Refused(intent.id, *refusal)]
-        user = User(intent.id, intent.label, intent.protocol, intent.lobby)
+        user = User(intent.id, intent.label, intent.protocol, intent.lobby, intent.ident)
         self.by_id[user.id] = user
         self.count(user.label, 1)
         user.nick = self._next_guest()

@@ -39,6 +39,7 @@ class Connect:
     label: str  # where it connects from: the address limits count by
     protocol: str = "line"
     lobby: bool = False
+    ident: str = ""  # the user name it gave (IRC's USER); empty: its protocol stands in
 
 
 @record

@@ -17,9 +17,9 @@ NEW_ROOM_MODES = "n"  # no messages from outside; the topic stays anyone's (no +
 class User:
     """One connected user, in every replica; ``rooms`` in the order it joined them."""
 
-    __slots__ = ("id", "nick", "label", "protocol", "lobby", "rooms", "invisible", "away")
+    __slots__ = ("id", "nick", "label", "protocol", "lobby", "rooms", "invisible", "away", "ident")
 
-    def __init__(self, id: str, label: str, protocol: str, lobby: bool) -> None:
+    def __init__(self, id: str, label: str, protocol: str, lobby: bool, ident: str = "") -> None:
         self.id = id
         self.nick = ""
         self.label = label  # where the user connects from: its host in a mask
@@ -28,6 +28,7 @@ class User:
         self.rooms: dict[Room, None] = {}
         self.invisible = False
         self.away: str | None = None
+        self.ident = ident or protocol  # the user part of its mask: nick!ident@label
 
     def current(self) -> Room | None:
         """The room it joined last (a line user's only room)."""

@@ -97,7 +97,7 @@ class RoomPowers:
             return "invite_only"
         if room.key and key != room.key and not invited:  # a line user cannot give one
             return "bad_key"
-        if room.limit and len(room.members) >= room.limit:
+        if room.limit and len(room.members) >= room.limit and not invited:
             return "room_full"
         return None
 

@@ -22,7 +22,7 @@ def snapshot(chat: Chat) -> dict[str, Any]:
         "settings": dataclasses.asdict(s),
         "users": [
             [u.id, u.label, u.protocol, u.lobby, u.nick, u.invisible, u.away]
-            + [[room.name for room in u.rooms]]
+            + [[room.name for room in u.rooms], u.ident]
             for u in chat.by_id.values()
         ],
         "rooms": [
@@ -49,8 +49,8 @@ def restore(chat: Chat, state: dict[str, Any]) -> None:
         room.created = created[0] if created else 0.0  # older snapshots do not say
         room.flags, room.key, room.limit = flags, key, limit
         room.bans, room.invited = list(bans), set(invited)
-    for uid, label, protocol, lobby, nick, invisible, away, joined in state["users"]:
-        user = User(uid, label, protocol, lobby)
+    for uid, label, protocol, lobby, nick, invisible, away, joined, *ident in state["users"]:
+        user = User(uid, label, protocol, lobby, *ident)  # older snapshots have no ident
         user.nick, user.invisible, user.away = nick, invisible, away
         chat.by_id[uid] = user
         chat.nicks[fold(nick)] = user

@@ -23,11 +23,13 @@ from ..core.intents import Intent
 from ..core.model import User
 from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
+from . import ircchanops as chanops
 from . import ircnumerics as n
-from .ircreply import AWAY_LEN, MAX_MODES, MAX_TARGETS, OwnText, middle, word
+from .ircreply import AWAY_LEN, MAX_TARGETS, OwnText, middle
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
 
+USERLEN = 10  # of the user name a mask shows
 PROTOCOL = "irc"
 CAPS = ("multi-prefix",)
 KEEPALIVE = ("PING", "PONG")  # prove the connection, not the user: not activity
@@ -57,6 +59,7 @@ class IrcSession:
     connected: bool = False  # the Connect intent is sent
     registered: bool = False  # the welcome burst is sent
     active: bool = False  # sent a line other than a keep-alive since the server looked
+    names_pending: list[int | str] | None = None  # rooms left and the end of a NAMES list
 
     def target(self) -> str:
         return self.nick if self.registered else "*"
@@ -93,9 +96,9 @@ class IrcFront:
             "JOIN": self._join,
             "PART": self._part,
             "TOPIC": self._topic,
-            "NAMES": self._names,
-            "MODE": self._mode,
-            "KICK": self._kick,
+            "NAMES": lambda s, a: chanops.names(self, s, a),
+            "MODE": lambda s, a: chanops.mode(self, s, a),
+            "KICK": lambda s, a: chanops.kick(self, s, a),
             "INVITE": self._invite,
             "AWAY": lambda s, a: ([i.Away(s.id, a[0][:AWAY_LEN] if a else None)], []),
             "LIST": lambda s, a: ([i.Rooms(s.id)], []),
@@ -141,7 +144,9 @@ class IrcFront:
 
     def _dispatch(self, s: IrcSession, command: str, args: tuple[str, ...]) -> Reply:
         if command == "PING":
-            return [], [self.pong(args[0] if args else "")]
+            if not args:
+                return [], [self._numeric(s, n.ERR_NEEDMOREPARAMS, "PING")]
+            return [], [self.pong(args[0])]
         if command == "PONG":
             return [], []
         if command in ("PASS", "NICK", "USER", "CAP"):
@@ -196,7 +201,7 @@ class IrcFront:
             return self._reject(s, n.ERR_ALREADYREGISTERED)
         if s.user:
             return [], [self._numeric(s, n.ERR_ALREADYREGISTERED)]
-        if len(args) < 4 or not args[0]:
+        if len(args) < 4 or not args[0] or not args[3]:
             return self._need(s, "USER")
         s.user, s.realname = args[0], args[3]
         return self._try_register(s)
@@ -238,7 +243,8 @@ class IrcFront:
                 self.closing(s.label, "Bad password"),
             ]
         s.connected = True
-        return [i.Connect(s.id, s.label, PROTOCOL, lobby=False), i.Nick(s.id, s.nick)], []
+        connect = i.Connect(s.id, s.label, PROTOCOL, lobby=False, ident=ident(s.user))
+        return [connect, i.Nick(s.id, s.nick)], []
 
     def _quit(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         reason = args[0] if args and args[0] else "Quit"
@@ -313,48 +319,8 @@ class IrcFront:
         text = args[1] if len(args) > 1 else None
         return [i.Topic(s.id, args[0], text, self.clock())], []
 
-    def _names(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if not args:
-            return self._reject(s, n.RPL_ENDOFNAMES, "*")
-        return [i.Who(s.id, name) for name in _targets(args[0])], []
-
     def _who(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         return self.reply.who_user(s, args)
-
-    def _mode(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if not args:
-            return self._need(s, "MODE")
-        target, words = args[0], args[1:]
-        if not words:
-            return [i.Mode(s.id, target, ())], []
-        changes: list[i.Change] = []
-        rest = iter(words[1:])
-        sign = "+"
-        for letter in words[0]:
-            if letter in "+-":
-                sign = letter
-                continue
-            takes = letter in "ovb" or letter == "k" or (sign == "+" and letter == "l")
-            changes.append((sign + letter, next(rest, "") if takes else ""))
-        if not changes:
-            return [i.Mode(s.id, target, ())], []
-        bad = [c for c in changes if c[1] and word(c[1]) != c[1]]
-        if bad:  # a mask or key with a space could not be shown in a MODE line
-            return self._reject(
-                s, n.ERR_INVALIDMODEPARAM, target, bad[0][0][1], "*", "Invalid mode parameter"
-            )
-        if len(changes) > MAX_MODES:
-            changes = changes[:MAX_MODES]
-        missing = [c for c in changes if c[0][1] in "ovk" and not c[1]]
-        if missing and not (target.startswith("#") and changes == [("+b", "")]):
-            return self._need(s, "MODE")
-        return [i.Mode(s.id, target, tuple(changes))], []
-
-    def _kick(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
-        if len(args) < 2 or not args[1]:
-            return self._need(s, "KICK")
-        reason = args[2] if len(args) > 2 else ""
-        return [i.Kick(s.id, args[0], nick, reason) for nick in _targets(args[1])], []
 
     def _invite(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
         if len(args) < 2:
@@ -385,7 +351,7 @@ class IrcFront:
 
     def pong(self, token: str) -> bytes:
         name = self.settings.server_name
-        return render(Message("PONG", (name, token or name), name))
+        return render(Message("PONG", (name, token), name))
 
     def closing(self, label: str, reason: str) -> bytes:
         """The ERROR that ends a connection the server closes (a timeout, a bad password)."""
@@ -403,6 +369,13 @@ class IrcFront:
 
 def text_of(command: str) -> str:
     return f"No recipient given ({command})"
+
+
+def ident(user: str) -> str:
+    """The user name USER gave, as a mask shows it: '~' (no ident check vouches for it)
+    and at most USERLEN safe characters; empty when none is left."""
+    kept = "".join(c for c in user if c.isascii() and (c.isalnum() or c in "-._"))
+    return "~" + kept[:USERLEN] if kept else ""
 
 
 def _targets(text: str) -> list[str]:

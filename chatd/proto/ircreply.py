@@ -18,6 +18,20 @@ from .ircwire import Message, render
 if TYPE_CHECKING:
     from .irc import IrcFront, IrcSession, Reply
 
+
+def names_end(s: IrcSession, room: str) -> str | None:
+    """The target of the 366 that follows one room's names, or None for no 366 yet: a
+    NAMES of several rooms ends once, after the last, naming what was asked."""
+    pending = s.names_pending
+    if pending is None:
+        return room
+    pending[0] = int(pending[0]) - 1
+    if pending[0] > 0:
+        return None
+    s.names_pending = None
+    return str(pending[1])
+
+
 MAX_TARGETS = 4  # of one PRIVMSG, NOTICE, JOIN, PART, KICK, NAMES
 MAX_MODES = 16  # changes of one MODE
 AWAY_LEN = 200
@@ -150,6 +164,9 @@ class OwnText:
             ),
             self._num(s, n.RPL_LUSERCHANNELS, str(len(self.front.chat.rooms))),
             self._num(s, n.RPL_LUSERME, text=f"I have {total} clients and 1 servers"),
+            # One server: every user is local. No peak is kept, so the counts stand alone.
+            self._num(s, n.RPL_LOCALUSERS, text=f"Current local users: {total}"),
+            self._num(s, n.RPL_GLOBALUSERS, text=f"Current global users: {total}"),
         ]
 
     def motd(self, s: IrcSession) -> list[bytes]:
@@ -218,7 +235,8 @@ class OwnText:
             hidden = {u.nick for u in room.members if u.invisible or "s" in room.flags}
             words = [w for w in words if w.lstrip("@+") not in hidden]
         lines = [render(m) for m in n.pack_words(head, words)]
-        return [*lines, self._num(s, n.RPL_ENDOFNAMES, out.room)]
+        end = names_end(s, out.room)
+        return lines if end is None else [*lines, self._num(s, n.RPL_ENDOFNAMES, end)]
 
     def _topic_is(self, out: o.TopicIs, s: IrcSession) -> list[bytes]:
         if not out.text:
@@ -264,14 +282,15 @@ class OwnText:
         return [], [*found, self._num(s, n.RPL_ENDOFWHO, mask)]
 
     def _who_line(self, s: IrcSession, user: User, room: Room | None, flags: int) -> bytes:
-        state = ("G" if user.away else "H") + ("@" if flags & OP else "+" if flags & VOICE else "")
+        rank = _prefixes(flags) if "multi-prefix" in s.caps else _prefixes(flags)[:1]
+        state = ("G" if user.away else "H") + rank
         where = room.name if room is not None else "*"
         name = self.front.settings.server_name
         return self._num(
             s,
             n.RPL_WHOREPLY,
             where,
-            user.protocol,
+            user.ident,
             irc_host(user.label),
             name,
             user.nick,
@@ -292,7 +311,7 @@ class OwnText:
                 s,
                 n.RPL_WHOISUSER,
                 user.nick,
-                user.protocol,
+                user.ident,
                 irc_host(user.label),
                 "*",
                 text=self._real(user),

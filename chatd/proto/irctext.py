@@ -59,7 +59,7 @@ class Sources:
             user = self.users.get(uid)
             if user is None:
                 return f"{nick}!unknown@chatd"
-            host = self._hosts[uid] = f"{user.protocol}@{user.label}"
+            host = self._hosts[uid] = f"{user.ident}@{user.label}"
             if len(self._hosts) > 2 * len(self.users) + 64:
                 # Users whose quit no IRC user saw: keep only the connected ones.
                 self._hosts = {k: v for k, v in self._hosts.items() if k in self.users}
