@@ -57,6 +57,7 @@
 struct conn {
     int fd, room, ready, silent, at_end, writing, closed;
     int alt, pong, at_line_start;       /* its dialect; answers PING; last read ended a line */
+    int connecting;                     /* a non-blocking connect in flight */
     char ping[PING_MAX];                /* a PING line cut by the end of a read */
     size_t ping_len;
     char reply[PING_MAX + 16];          /* a PONG waiting for a sender's batch to go out */
@@ -377,6 +378,8 @@ static void flush(struct conn *c) {
     send_reply(c);
 }
 
+static void connected_now(struct conn *c);
+
 /* One epoll wait and the reads and writes it allows; 1 if anything happened. */
 static int pump(int timeout_ms) {
     struct epoll_event events[MAX_EVENTS];
@@ -385,6 +388,10 @@ static int pump(int timeout_ms) {
         return 0;
     for (int i = 0; i < n; i++) {
         struct conn *c = events[i].data.ptr;
+        if (c->connecting) {
+            connected_now(c);
+            continue;
+        }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
             readable(c);
         if (events[i].events & EPOLLOUT)
@@ -396,68 +403,104 @@ static int pump(int timeout_ms) {
 
 /* Why connecting stopped early (idle mode), "" if it did not. */
 static char connect_error[160];
+static int connect_failed, connecting, connected;
 
-/* One client connected, hello sent, watched; 0, or the errno of the step that failed. */
-static int open_conn(struct conn *c, int i, const struct sockaddr_in *addr, const char **step) {
-    int one = 1, small = 4096;
-    *step = "socket";
-    if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-        return errno;
-    if (c->silent) /* a reader that never reads: its buffer fills at once */
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct timeval limit = {.tv_sec = 3};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-    *step = "connect";
-    if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0)
-        return errno;
-    size_t len;
-    char *hello = expand(opt.dialect[c->alt].hello, i, c->room, &len);
-    ssize_t sent = len ? send(c->fd, hello, len, MSG_NOSIGNAL) : 0;
-    free(hello);
-    *step = "hello";
-    if (sent != (ssize_t)len)
-        return sent < 0 ? errno : EIO;
-    *step = "TCP_NODELAY";
-    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-        return errno;
-    *step = "O_NONBLOCK";
-    if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
-        return errno;
-    if (!c->silent) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
-    }
-    return 0;
+/* Connecting ends here (idle mode; outside it the run ends): the first reason is kept. */
+static void stop_connecting(int i, const char *step, int err) {
+    if (!opt.idle)
+        fail(step, err, i);
+    if (!connect_failed)
+        snprintf(connect_error, sizeof connect_error, "%d connected, then %s: %s", connected,
+                 step, strerror(err));
+    connect_failed = 1;
 }
 
-/* Connects every client, reading what arrives between batches; returns how many.  Outside
- * idle mode a failure ends the run; in it, connecting stops (the rest count as closed). */
+/* A failed step of connecting client i. */
+static void connect_fault(struct conn *c, int i, const char *step, int err) {
+    stop_connecting(i, step, err);
+    if (c->fd > 0)
+        close(c->fd);
+    c->fd = -1;
+    c->closed = 1;
+}
+
+/* Starts a non-blocking connect; the rest happens in connected_now() once it is writable. */
+static void start_conn(struct conn *c, int i, const struct sockaddr_in *addr) {
+    int small = 4096;
+    if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0) {
+        connect_fault(c, i, "socket", errno);
+        return;
+    }
+    if (c->silent) /* a reader that never reads: its buffer fills at once */
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
+        connect_fault(c, i, "connect", errno);
+        return;
+    }
+    c->connecting = 1;
+    connecting++;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Connected (or refused): the hello goes out and the client is read from now on. */
+static void connected_now(struct conn *c) {
+    int i = (int)(c - conns), err = 0, one = 1;
+    socklen_t len = sizeof err;
+    c->connecting = 0;
+    connecting--;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        connect_fault(c, i, "connect", err);
+        return;
+    }
+    size_t n;
+    char *hello = expand(opt.dialect[c->alt].hello, i, c->room, &n);
+    ssize_t sent = n ? send(c->fd, hello, n, MSG_NOSIGNAL) : 0;
+    free(hello);
+    if (sent != (ssize_t)n) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        connect_fault(c, i, "hello", sent < 0 ? errno : EIO);
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    connected++;
+    if (c->silent) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Connects every client, CONNECT_BATCH at a time in flight, reading whatever arrives in
+ * the meantime (a server's join notices must not pile up while we wait on a handshake);
+ * returns how many connected.  Outside idle mode a failure ends the run; in it,
+ * connecting stops at the first failure or the deadline (the rest count as closed). */
 static int connect_all(int64_t deadline) {
     struct sockaddr_in addr[2] = {{.sin_family = AF_INET, .sin_port = htons(opt.port)},
                                   {.sin_family = AF_INET, .sin_port = htons(opt.alt_port)}};
     for (int k = 0; k < 2; k++)
         if (inet_pton(AF_INET, opt.host, &addr[k].sin_addr) != 1)
             fail("bad --host", EINVAL, -1);
-    int i = 0;
-    for (; i < nconns; i++) {
-        const char *step = "connect";
-        int err = now_ns() > deadline ? ETIMEDOUT : open_conn(&conns[i], i, &addr[conns[i].alt], &step);
-        if (err && !opt.idle)
-            fail(step, err, i);
-        if (err) {
-            snprintf(connect_error, sizeof connect_error, "%d connected, then %s: %s", i, step,
-                     strerror(err));
-            if (conns[i].fd > 0)
-                close(conns[i].fd);
-            break;
+    int next = 0;
+    while (next < nconns || connecting) {
+        if (!connect_failed && now_ns() > deadline)
+            stop_connecting(next, "connect", ETIMEDOUT);
+        while (!connect_failed && next < nconns && connecting < CONNECT_BATCH) {
+            start_conn(&conns[next], next, &addr[conns[next].alt]);
+            next++;
         }
-        if ((i + 1) % CONNECT_BATCH == 0)
-            while (pump(0))
-                ;
+        if (connect_failed) {
+            for (; next < nconns; next++)
+                conns[next].closed = 1;
+            if (now_ns() > deadline)
+                break; /* handshakes still in flight finish (or not) in later pumps */
+        }
+        pump(10);
     }
-    for (int k = i; k < nconns; k++)
-        conns[k].closed = 1;
-    return i;
+    return connected;
 }
 
 static void wait_ready(int64_t timeout) {

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #define QUIET_MS 200       /* a loop quiet this long hands every empty buffer back */
 #define KEEP_MAX (1 << 20) /* a buffer grown past this is freed as soon as it is empty */
 #define HOST "127.0.0.1"
+#define ACCEPT_BATCH 128   /* accepts per tick, as chatd: a storm cannot starve the chat */
 
 struct buf {
     char *data;
@@ -142,6 +144,7 @@ static void sweep(void) {
         if (!c->in.data && !c->out.data)
             unhold(c);
     }
+    malloc_trim(0); /* what was freed goes back to the system, as chatd trims after a storm */
 }
 
 static void kill_client(struct client *c) {
@@ -227,10 +230,12 @@ static void joined(struct client *c, struct room *r) {
                      r->count);
     }
     queue(c, scratch, (size_t)n);
+    const char *sep = c->irc ? " " : ", ";
+    size_t sep_len = c->irc ? 1 : 2;
     for (int i = 0; i < r->count; i++) {
-        n = snprintf(scratch, sizeof scratch, "%s%s", i ? (c->irc ? " " : ", ") : "",
-                     r->members[i]->nick);
-        queue(c, scratch, (size_t)n);
+        if (i)
+            queue(c, sep, sep_len);
+        queue(c, r->members[i]->nick, strlen(r->members[i]->nick));
     }
     if (c->irc) {
         n = snprintf(scratch, sizeof scratch, "\r\n:relay 366 %s %s :End of /NAMES list.\r\n",
@@ -478,8 +483,8 @@ static void grow_tables(int fd) {
     fd_cap = cap;
 }
 
-static void accept_all(int listener, int irc) {
-    for (;;) {
+static void accept_some(int listener, int irc) {
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
         int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK);
         if (fd < 0)
             return; /* EAGAIN, or out of descriptors: the rest wait in the backlog */
@@ -581,7 +586,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             void *data = events[i].data.ptr;
             if (data == &line_listener || data == &irc_listener) {
-                accept_all(listeners[data == &irc_listener], data == &irc_listener);
+                accept_some(listeners[data == &irc_listener], data == &irc_listener);
                 continue;
             }
             struct client *c = data;
