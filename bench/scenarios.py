@@ -166,9 +166,10 @@ def idle_c(target: Target, clients: int) -> Result:
 
 
 def per_connection(result: Result) -> float:
-    """The server's RSS growth per connection, in KiB."""
-    grown = result.rss_after_kib - result.rss_before_kib
-    return round(grown / max(1, result.clients), 2)
+    """The server's RSS growth per open connection, in KiB (0: none stayed open)."""
+    if result.clients <= 0:
+        return 0.0
+    return round((result.rss_after_kib - result.rss_before_kib) / result.clients, 2)
 
 
 def idle_python(target: Target, clients: int) -> Result:
