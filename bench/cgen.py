@@ -24,6 +24,7 @@ IDLE_FIGURES = (
     "gen_cpu_pct", "server_rss_before_kib", "server_rss_kib", "expected", "delivered",
     "broadcast_s", "p50_ms", "p99_ms", "max_ms",
 )  # fmt: skip
+CONNECT_BATCH = 128  # connections in flight at most (chatd accepts 128 per event)
 # Beyond the load itself: 60 s to connect, 30 to be ready, 60 to settle, 10 to drain.
 SLACK = 180.0
 
@@ -42,6 +43,7 @@ def command(target: Target, load: Load) -> list[str]:
         "--senders", str(load.senders),
         "--window", str(load.window),
         "--duration", str(load.duration),
+        "--connect-batch", str(connect_batch(target)),
         *_dialect("--", first.dialect),
     ]  # fmt: skip
     if alt:  # every other client the second kind, on its own port
@@ -52,6 +54,11 @@ def command(target: Target, load: Load) -> list[str]:
     for pid in target.pids():
         cmd += ["--server-pid", str(pid)]
     return cmd
+
+
+def connect_batch(target: Target) -> int:
+    """Connections in flight: never more than the server's listen backlog holds."""
+    return max(1, min(CONNECT_BATCH, target.backlog - 2))
 
 
 def idle_command(target: Target, clients: int, settle: float) -> list[str]:

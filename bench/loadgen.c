@@ -1,7 +1,8 @@
 /* The load generator of the benchmark's throughput scenarios, in C so that it is never what
  * saturates first.  It does what bench/generator.py does (which stays as the fallback):
  *
- * connect N clients in batches of 200, each sending its hello; wait until every one has
+ * connect N clients, --connect-batch (128) in flight at a time, each sending its hello once
+ * connected and counting as in flight until the server's first byte; wait until every one has
  * seen its ready marker, then until nothing has arrived for 0.3 s; then, for --duration
  * seconds, the first S members of each room send batches of W/2 stamped lines while the
  * room's lines in flight (sent x receivers - delivered) stay under W x S x receivers; then
@@ -47,7 +48,7 @@
 #define READ_SIZE (1 << 18)
 #define STAMP 19
 #define FILLER " the quick brown fox jumps over the lazy dog"
-#define CONNECT_BATCH 200
+#define CONNECT_BATCH 128 /* connections in flight by default: chatd's accepts per event */
 #define MAX_EVENTS 1024
 #define MAX_PIDS 64
 #define TAIL 128
@@ -57,7 +58,7 @@
 struct conn {
     int fd, room, ready, silent, at_end, writing, closed;
     int alt, pong, at_line_start;       /* its dialect; answers PING; last read ended a line */
-    int connecting;                     /* a non-blocking connect in flight */
+    int connecting;                     /* in flight: handshake, then until its first byte */
     char ping[PING_MAX];                /* a PING line cut by the end of a read */
     size_t ping_len;
     char reply[PING_MAX + 16];          /* a PONG waiting for a sender's batch to go out */
@@ -85,6 +86,7 @@ static int64_t *samples;
 static size_t nsamples, samples_cap;
 static int counting; /* deliveries count only once the load starts */
 static char readbuf[READ_SIZE];
+static int connecting; /* connections in flight (connect_all) */
 
 struct dialect {
     const char *hello, *ready, *prefix, *suffix;
@@ -94,12 +96,13 @@ struct dialect {
 static struct {
     const char *host;
     struct dialect dialect[2]; /* the clients', and every alt_every-th client's */
-    int port, alt_port, clients, rooms, senders, window, silent_last, npids, alt_every, idle;
+    int port, alt_port, connect_batch, clients, rooms, senders, window, silent_last, npids, alt_every, idle;
     double duration, settle;
     int pids[MAX_PIDS];
 } opt = {.host = "127.0.0.1",
          .dialect = {{"", "", "", "\n", 0}, {"", "", "", "\n", 0}},
-         .rooms = 1, .senders = 10, .window = 16, .duration = 3.0, .settle = 1.5};
+         .connect_batch = CONNECT_BATCH, .rooms = 1, .senders = 10, .window = 16,
+         .duration = 3.0, .settle = 1.5};
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -321,7 +324,16 @@ static void see_pings(struct conn *c, const char *data, size_t n) {
     }
 }
 
+/* A connection stops counting as in flight once the server has said something to it. */
+static void landed(struct conn *c) {
+    if (c->connecting) {
+        c->connecting = 0;
+        connecting--;
+    }
+}
+
 static void close_conn(struct conn *c) {
+    landed(c);
     if (c->closed)
         return;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -337,6 +349,7 @@ static void readable(struct conn *c) {
         return;
     }
     size_t n = (size_t)got;
+    landed(c);
     if (!c->ready)
         see_marker(c, readbuf, n);
     if (c->pong)
@@ -388,7 +401,7 @@ static int pump(int timeout_ms) {
         return 0;
     for (int i = 0; i < n; i++) {
         struct conn *c = events[i].data.ptr;
-        if (c->connecting) {
+        if (c->connecting == 1) {
             connected_now(c);
             continue;
         }
@@ -403,7 +416,7 @@ static int pump(int timeout_ms) {
 
 /* Why connecting stopped early (idle mode), "" if it did not. */
 static char connect_error[160];
-static int connect_failed, connecting, connected;
+static int connect_failed, connected;
 
 /* Connecting ends here (idle mode; outside it the run ends): the first reason is kept. */
 static void stop_connecting(int i, const char *step, int err) {
@@ -447,9 +460,10 @@ static void start_conn(struct conn *c, int i, const struct sockaddr_in *addr) {
 static void connected_now(struct conn *c) {
     int i = (int)(c - conns), err = 0, one = 1;
     socklen_t len = sizeof err;
-    c->connecting = 0;
-    connecting--;
+    c->connecting = 2; /* the handshake is done; in flight until the server's first byte */
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (c->marker_len == 0 || c->silent || err)
+        landed(c); /* nothing to wait for (a server that greets no one), or nothing to come */
     if (err) {
         epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
         connect_fault(c, i, "connect", err);
@@ -474,7 +488,7 @@ static void connected_now(struct conn *c) {
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-/* Connects every client, CONNECT_BATCH at a time in flight, reading whatever arrives in
+/* Connects every client, --connect-batch at a time in flight, reading whatever arrives in
  * the meantime (a server's join notices must not pile up while we wait on a handshake);
  * returns how many connected.  Outside idle mode a failure ends the run; in it,
  * connecting stops at the first failure or the deadline (the rest count as closed). */
@@ -488,7 +502,7 @@ static int connect_all(int64_t deadline) {
     while (next < nconns || connecting) {
         if (!connect_failed && now_ns() > deadline)
             stop_connecting(next, "connect", ETIMEDOUT);
-        while (!connect_failed && next < nconns && connecting < CONNECT_BATCH) {
+        while (!connect_failed && next < nconns && connecting < opt.connect_batch) {
             start_conn(&conns[next], next, &addr[conns[next].alt]);
             next++;
         }
@@ -775,7 +789,7 @@ static void usage(const char *prog) {
             "usage: %s --port P --clients N [--rooms R] [--senders S] [--window W]\n"
             "       [--duration SECONDS] [--hello T] [--ready T] [--prefix T] [--suffix T]\n"
             "       [--silent-last] [--server-pid PID]... [--host 127.0.0.1] [--pong]\n"
-            "       [--alt-every K --alt-port P --alt-hello T --alt-ready T --alt-prefix T --alt-suffix T\n"
+            "       [--connect-batch N] [--alt-every K --alt-port P --alt-hello T --alt-ready T --alt-prefix T --alt-suffix T\n"
             "        --alt-pong] [--idle [--settle SECONDS]]\n",
             prog);
     exit(2);
@@ -806,6 +820,7 @@ static void parse(int argc, char **argv) {
         else if (strcmp(key, "--settle") == 0) opt.settle = atof(value);
         else if (strcmp(key, "--alt-every") == 0) opt.alt_every = atoi(value);
         else if (strcmp(key, "--alt-port") == 0) opt.alt_port = atoi(value);
+        else if (strcmp(key, "--connect-batch") == 0) opt.connect_batch = atoi(value);
         else if (dialect_option(key, value)) continue;
         else if (strcmp(key, "--server-pid") == 0 && opt.npids < MAX_PIDS)
             opt.pids[opt.npids++] = atoi(value);
@@ -813,7 +828,7 @@ static void parse(int argc, char **argv) {
     }
     if (!opt.alt_port)
         opt.alt_port = opt.port;
-    if (opt.port <= 0 || opt.clients < 2 || opt.rooms < 1 || opt.rooms > opt.clients / 2 ||
+    if (opt.port <= 0 || opt.connect_batch < 1 || opt.clients < 2 || opt.rooms < 1 || opt.rooms > opt.clients / 2 ||
         opt.senders < 1 || opt.window < 1 || opt.duration <= 0)
         usage(argv[0]);
 }
@@ -843,7 +858,7 @@ static void drain(uint64_t expected, int64_t timeout, int64_t stall) {
 static int load_run(void) {
     int64_t begin = now_ns();
     last_progress = begin;
-    connect_all(INT64_MAX);
+    connect_all(begin + 60000000000LL);
     wait_ready(30000000000LL);
     double connect_s = seconds(now_ns() - begin);
     quiesce(300000000LL, 60000000000LL);

@@ -125,6 +125,9 @@ def _raise_nofile() -> None:
 class Target:
     name = ""
     install = ""
+    # The server's listen backlog: connections beyond it in flight are SYNs it drops, and
+    # the kernel retries them after 1, 3, 7 … s.  chatd and the relay listen with SOMAXCONN.
+    backlog = 4096
 
     @classmethod
     def dialect(cls, rooms: int = 1) -> Dialect | None:
@@ -308,6 +311,7 @@ class Relay(Target):
 class Ncat(Target):
     name = "ncat"
     install = "apt-get install ncat"
+    backlog = 10  # ncat 7.93 listens with 10 (ss -ltn)
 
     @classmethod
     def available(cls) -> bool:
@@ -324,6 +328,7 @@ class Ngircd(Target):
     name = "ngircd"
     install = "apt-get install ngircd"
     DIALECT = IRC_DIALECT
+    backlog = 10  # ngIRCd 26.1 listens with 10 (ss -ltn)
 
     def __init__(self, workdir: Path, options: dict[str, object]) -> None:
         super().__init__(workdir, options)

@@ -254,3 +254,11 @@ def test_c_generator_idle_mode_connects_and_broadcasts(built, irc_relay):  # noq
     assert (out["connected"], out["ready"], out["open"]) == (50, 50, 50)
     assert out["connect_error"] == ""
     assert (out["expected"], out["delivered"]) == (49, 49)
+
+
+def test_connections_in_flight_stay_within_the_servers_listen_backlog():
+    assert cgen.connect_batch(targets.Chatd(NOWHERE, {})) == 128
+    ngircd, ncat = targets.Ngircd(NOWHERE, {}), targets.Ncat(NOWHERE, {})
+    assert cgen.connect_batch(ngircd) == cgen.connect_batch(ncat) == 8
+    assert _pairs(cgen.command(ngircd, Load(500)))["--connect-batch"] == "8"
+    assert _pairs(cgen.idle_command(ncat, 10_000, 1.5))["--connect-batch"] == "8"
