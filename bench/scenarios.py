@@ -42,12 +42,20 @@ def measured(name: str, target: Target, load: Load, args: argparse.Namespace) ->
     result.generator = str(out["generator"])
     result.gen_cpu_pct = float(out["gen_cpu_pct"])
     result.extra["server_cpu_pct"] = round(float(out["server_cpu_pct"]))
+    # CPU time per delivery: steadier than deliveries/s on a machine others share.
+    result.extra["server_ns"] = ns_per_delivery(float(out["server_cpu_pct"]), result)
+    result.extra["gen_ns"] = ns_per_delivery(result.gen_cpu_pct, result)
     if load.silent_last:  # deliveries to the silent client are not read, so not counted
         result.extra["slow_cut"] = bool(out["slow_cut"])
     if out["ready"] < load.clients:
         result.extra["not_ready"] = load.clients - int(out["ready"])
     result.extra["alive"] = target.alive
     return result
+
+
+def ns_per_delivery(cpu_pct: float, result: Result) -> int:
+    """Nanoseconds of CPU per delivery, from a share of one core and deliveries/s."""
+    return round(cpu_pct / 100 / result.per_second * 1e9) if result.per_second else 0
 
 
 def fanout(target: Target, clients: int, args: argparse.Namespace, slow: bool = False) -> Result:

@@ -13,7 +13,7 @@ import pytest
 from test_bench import _listening, _read_until, built  # noqa: F401  (built is a fixture)
 
 from bench import cgen, report, scenarios, targets
-from bench.generator import Load
+from bench.generator import Load, Result
 from bench.targets import CHATD_ROOMS_DIALECT, IRC_DIALECT, Speaker, speakers
 from chatd import config
 
@@ -262,3 +262,13 @@ def test_connections_in_flight_stay_within_the_servers_listen_backlog():
     assert cgen.connect_batch(ngircd) == cgen.connect_batch(ncat) == 8
     assert _pairs(cgen.command(ngircd, Load(500)))["--connect-batch"] == "8"
     assert _pairs(cgen.idle_command(ncat, 10_000, 1.5))["--connect-batch"] == "8"
+
+
+def test_a_run_reports_cpu_time_per_delivery_for_server_and_generator(monkeypatch):
+    out = {**LOADGEN_LINE, "per_second": 2_000_000, "server_cpu_pct": 50.0}
+    monkeypatch.setattr(scenarios, "drive", lambda target, load, args: out)
+    args = argparse.Namespace(window=16, duration=1.0, generator="c")
+    result = scenarios.irc(targets.Chatd(NOWHERE, {"irc": True}), 100, args)
+    assert result.extra["server_ns"] == 250  # half a core for 2 M deliveries a second
+    assert result.extra["gen_ns"] == 62  # 12.5 % of a core
+    assert scenarios.ns_per_delivery(50.0, Result("s", "x")) == 0  # nothing delivered
