@@ -26,7 +26,10 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 # The benchmark (bench/): chatd against the reference relay in C and ncat --chat and
-# ngIRCd (apt-get install ncat ngircd; skipped if absent), driven by the C load generator.
+# ngIRCd (apt-get install ncat ngircd; skipped if absent), driven by the C load generator,
+# with line clients, IRC clients (irc) and both in one room (mixed). `make test` neither
+# builds bench/build nor runs a scenario: the bench's tests compile the two C programs into
+# a temporary directory and drive them for a fraction of a second.
 # Several minutes; prints one table and writes bench/results/*.json.
 # BASELINE=DIR adds a row for the chatd in DIR (say `git worktree add DIR main` before a
 # change): the two measured side by side in one run.
@@ -34,7 +37,7 @@ bench: venv bench-build
 	CHATD_BASELINE=$(BASELINE) $(BIN)/python -m bench.report $(BENCH_ARGS)
 
 bench-quick: venv bench-build
-	CHATD_BASELINE=$(BASELINE) $(BIN)/python -m bench.report --runs 1 --scenarios fanout100,rate,slowreader $(BENCH_ARGS)
+	CHATD_BASELINE=$(BASELINE) $(BIN)/python -m bench.report --runs 1 --scenarios fanout100,irc,rate,slowreader $(BENCH_ARGS)
 
 # bench/build/loadgen and bench/build/relay, with the system's C compiler; without one the
 # bench says so, falls back to the Python load generator and has no relay row.

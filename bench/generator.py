@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .targets import Dialect, Target, room_name, room_of
+from .targets import Dialect, Speaker, Target, room_name, room_of, speakers
 
 MARK = b"@@"
 STAMP = 19  # digits of a monotonic_ns timestamp
@@ -80,6 +80,7 @@ class Load:
     window: int = 16
     duration: float = 3.0
     silent_last: bool = False  # the last client never reads (slowreader)
+    protocol: str = "line"  # "irc": IRC clients; "mixed": every other client IRC (targets)
 
 
 def process_cpu() -> float:
@@ -90,12 +91,11 @@ def process_cpu() -> float:
 class Pool:
     """N clients of one target, read together through one epoll."""
 
-    def __init__(self, target: Target, rooms: int = 1) -> None:
-        dialect = target.dialect(rooms)
-        if dialect is None:
-            raise RuntimeError(f"{target.name} has no rooms")
+    def __init__(self, target: Target, rooms: int = 1, speaker: Speaker | None = None) -> None:
+        speaker = speaker or speakers(target, rooms, "line")[0]
         self.target = target
-        self.dialect: Dialect = dialect
+        self.port = speaker.port
+        self.dialect: Dialect = speaker.dialect
         self.rooms = rooms
         self.room: list[int] = []  # each client's room
         self.markers: list[bytes] = []  # what each client waits for before it is ready
@@ -120,7 +120,7 @@ class Pool:
     ) -> None:
         """Connects count clients (silent ones are never read), pumping between batches;
         raises TimeoutError when the deadline (monotonic) passes first."""
-        addr = ("127.0.0.1", self.target.port)
+        addr = ("127.0.0.1", self.port)
         for start in range(0, count, batch):
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"connect deadline passed after {len(self.socks)} clients")
@@ -285,8 +285,12 @@ def _plan(pool: Pool, load: Load, silent: set[int]) -> list[_Room]:
 
 def window_load(target: Target, load: Load) -> dict[str, Any]:
     """The Python twin of bench/loadgen.c: the same load, and its figures under the same
-    names as the JSON line that loadgen prints."""
-    pool = Pool(target, load.rooms)
+    names as the JSON line that loadgen prints (one kind of client only, and no PONG:
+    the server's PINGs come far apart from the few seconds of a run)."""
+    kinds = speakers(target, load.rooms, load.protocol)
+    if len(kinds) > 1:
+        raise RuntimeError("mixed clients need the C load generator (make bench builds it)")
+    pool = Pool(target, load.rooms, kinds[0])
     silent = {load.clients - 1} if load.silent_last else set()
     try:
         connect_s = pool.join(load.clients, silent)

@@ -1,7 +1,8 @@
 /* The load generator of the benchmark's throughput scenarios, in C so that it is never what
  * saturates first.  It does what bench/generator.py does (which stays as the fallback):
  *
- * connect N clients in batches of 200, each sending its hello; wait until every one has
+ * connect N clients, --connect-batch (128) in flight at a time, each sending its hello once
+ * connected and counting as in flight until the server's first byte; wait until every one has
  * seen its ready marker, then until nothing has arrived for 0.3 s; then, for --duration
  * seconds, the first S members of each room send batches of W/2 stamped lines while the
  * room's lines in flight (sent x receivers - delivered) stay under W x S x receivers; then
@@ -16,7 +17,17 @@
  * `loadgen --self-test` checks the counting and the stamps on fixed cases.
  *
  * Templates (--hello, --ready, --prefix, --suffix) may hold {i}, the client's index, and
- * {r}, its room's name: "bench" with one room, r0, r1, ... with several.
+ * {r}, its room's name: "bench" with one room, r0, r1, ... with several.  --alt-every K
+ * gives every K-th client (index K-1, 2K-1, ...) a second dialect, --alt-hello and the
+ * rest, and a second port, --alt-port: half line and half IRC clients in one room with
+ * K = 2.  --pong (--alt-pong) makes
+ * those clients answer a server's "PING :token" line with "PONG :token", as IRC clients
+ * must; it is sent only between two of a sender's batches, never inside one.
+ *
+ * --idle connects the clients and waits until they are ready and quiet, lets the server
+ * settle for --settle seconds, reads its RSS, and has client 0 send one stamped line that
+ * every other client must receive: the idle scenario's figures.  Connecting stops at the
+ * first failure there (a peer that gives up is a finding, not an error).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,13 +48,21 @@
 #define READ_SIZE (1 << 18)
 #define STAMP 19
 #define FILLER " the quick brown fox jumps over the lazy dog"
-#define CONNECT_BATCH 200
+#define CONNECT_BATCH 128 /* connections in flight by default: chatd's accepts per event */
 #define MAX_EVENTS 1024
 #define MAX_PIDS 64
 #define TAIL 128
+#define SPIN 8 /* empty polls in a row before the load loop blocks */
+#define PING_MAX 96 /* "PING :token" lines longer than this are not answered */
 
 struct conn {
     int fd, room, ready, silent, at_end, writing, closed;
+    int alt, pong, at_line_start;       /* its dialect; answers PING; last read ended a line */
+    int connecting;                     /* in flight: handshake, then until its first byte */
+    char ping[PING_MAX];                /* a PING line cut by the end of a read */
+    size_t ping_len;
+    char reply[PING_MAX + 16];          /* a PONG waiting for a sender's batch to go out */
+    size_t reply_len;
     char *marker; /* the ready marker, expanded */
     size_t marker_len;
     char tail[TAIL]; /* the end of what came before, while the marker is not seen */
@@ -67,13 +86,23 @@ static int64_t *samples;
 static size_t nsamples, samples_cap;
 static int counting; /* deliveries count only once the load starts */
 static char readbuf[READ_SIZE];
+static int connecting; /* connections in flight (connect_all) */
+
+struct dialect {
+    const char *hello, *ready, *prefix, *suffix;
+    int pong;
+};
 
 static struct {
-    const char *host, *hello, *ready, *prefix, *suffix;
-    int port, clients, rooms, senders, window, silent_last, npids;
-    double duration;
+    const char *host;
+    struct dialect dialect[2]; /* the clients', and every alt_every-th client's */
+    int port, alt_port, connect_batch, clients, rooms, senders, window, silent_last, npids, alt_every, idle;
+    double duration, settle;
     int pids[MAX_PIDS];
-} opt = {"127.0.0.1", "", "", "", "\n", 0, 0, 1, 10, 16, 0, 0, 3.0, {0}};
+} opt = {.host = "127.0.0.1",
+         .dialect = {{"", "", "", "\n", 0}, {"", "", "", "\n", 0}},
+         .connect_batch = CONNECT_BATCH, .rooms = 1, .senders = 10, .window = 16,
+         .duration = 3.0, .settle = 1.5};
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -223,7 +252,88 @@ static void see_marker(struct conn *c, const char *data, size_t n) {
     }
 }
 
+static int backlog(const struct conn *c) { return c->out_off != c->out_len; }
+
+/* A PONG goes out at once, unless a sender's batch is half sent: then after it. */
+static void send_reply(struct conn *c) {
+    if (!c->reply_len || c->closed || backlog(c))
+        return;
+    /* a few bytes into a socket that holds no backlog: a short write is not expected */
+    if (send(c->fd, c->reply, c->reply_len, MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+        c->closed = 1;
+    c->reply_len = 0;
+}
+
+/* line[0, n) is one whole line (its LF gone): "PING token" gets "PONG :token". */
+static int answer_ping(struct conn *c, const char *line, size_t n) {
+    if (n && line[n - 1] == '\r')
+        n--;
+    if (n < 5 || n >= PING_MAX || memcmp(line, "PING ", 5) != 0)
+        return 0;
+    const char *arg = line + 5;
+    size_t len = n - 5;
+    if (len && *arg == ':') {
+        arg++;
+        len--;
+    }
+    c->reply_len = (size_t)snprintf(c->reply, sizeof c->reply, "PONG :%.*s\r\n", (int)len, arg);
+    send_reply(c);
+    return 1;
+}
+
+/* The server's PINGs in what c read: lines that start with "PING ", one of them perhaps
+ * begun at the end of the previous read (kept in c->ping) or cut by the end of this one. */
+static void see_pings(struct conn *c, const char *data, size_t n) {
+    const char *p = data, *end = data + n;
+    int line_start = c->at_line_start;
+    if (n == 0)
+        return;
+    c->at_line_start = data[n - 1] == '\n';
+    if (c->ping_len) {
+        const char *nl = memchr(data, '\n', n);
+        size_t take = nl ? (size_t)(nl - data) : n;
+        if (c->ping_len + take < PING_MAX) {
+            memcpy(c->ping + c->ping_len, data, take);
+            c->ping_len += take;
+        } else {
+            c->ping_len = PING_MAX; /* too long to be ours: dropped at its end */
+        }
+        if (!nl)
+            return;
+        answer_ping(c, c->ping, c->ping_len);
+        c->ping_len = 0;
+        p = nl + 1;
+        line_start = 1;
+    }
+    const char *last_nl = p < end ? memrchr(p, '\n', (size_t)(end - p)) : NULL;
+    const char *whole = last_nl ? last_nl + 1 : p; /* complete lines lie in [p, whole) */
+    if (line_start && p < whole)
+        answer_ping(c, p, (size_t)((const char *)memchr(p, '\n', (size_t)(whole - p)) - p));
+    for (const char *q = p; q < whole && (q = memmem(q, (size_t)(whole - q), "\nPING ", 6));) {
+        const char *head = q + 1, *nl = memchr(head, '\n', (size_t)(whole - head));
+        answer_ping(c, head, (size_t)(nl - head));
+        q = nl;
+    }
+    const char *tail = last_nl ? last_nl + 1 : (line_start ? p : NULL);
+    if (tail && tail < end) {
+        size_t len = (size_t)(end - tail), cmp = len < 5 ? len : 5;
+        if (memcmp(tail, "PING ", cmp) == 0) {
+            c->ping_len = len < PING_MAX ? len : PING_MAX;
+            memcpy(c->ping, tail, c->ping_len);
+        }
+    }
+}
+
+/* A connection stops counting as in flight once the server has said something to it. */
+static void landed(struct conn *c) {
+    if (c->connecting) {
+        c->connecting = 0;
+        connecting--;
+    }
+}
+
 static void close_conn(struct conn *c) {
+    landed(c);
     if (c->closed)
         return;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -239,8 +349,11 @@ static void readable(struct conn *c) {
         return;
     }
     size_t n = (size_t)got;
+    landed(c);
     if (!c->ready)
         see_marker(c, readbuf, n);
+    if (c->pong)
+        see_pings(c, readbuf, n);
     uint64_t count = count_marks(readbuf, n, c->at_end);
     c->at_end = readbuf[n - 1] == '@';
     if (count && counting) {
@@ -275,7 +388,10 @@ static void flush(struct conn *c) {
     }
     c->out_off += (size_t)sent;
     watch(c, c->out_off != c->out_len);
+    send_reply(c);
 }
+
+static void connected_now(struct conn *c);
 
 /* One epoll wait and the reads and writes it allows; 1 if anything happened. */
 static int pump(int timeout_ms) {
@@ -285,6 +401,10 @@ static int pump(int timeout_ms) {
         return 0;
     for (int i = 0; i < n; i++) {
         struct conn *c = events[i].data.ptr;
+        if (c->connecting == 1) {
+            connected_now(c);
+            continue;
+        }
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
             readable(c);
         if (events[i].events & EPOLLOUT)
@@ -294,39 +414,107 @@ static int pump(int timeout_ms) {
     return 1;
 }
 
-static void connect_all(void) {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt.port)};
-    if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1)
-        fail("bad --host", EINVAL, -1);
-    for (int i = 0; i < nconns; i++) {
-        struct conn *c = &conns[i];
-        c->fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (c->fd < 0)
-            fail("socket", errno, i);
-        int one = 1, small = 4096;
-        if (c->silent) /* a reader that never reads: its buffer fills at once */
-            setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-        struct timeval limit = {.tv_sec = 3};
-        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-        if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0)
-            fail("connect", errno, i);
-        size_t len;
-        char *hello = expand(opt.hello, i, c->room, &len);
-        if (len && send(c->fd, hello, len, MSG_NOSIGNAL) != (ssize_t)len)
-            fail("hello", errno, i);
-        free(hello);
-        if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-            fail("TCP_NODELAY", errno, i);
-        if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
-            fail("O_NONBLOCK", errno, i);
-        if (!c->silent) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-            epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
-        }
-        if ((i + 1) % CONNECT_BATCH == 0)
-            while (pump(0))
-                ;
+/* Why connecting stopped early (idle mode), "" if it did not. */
+static char connect_error[160];
+static int connect_failed, connected;
+
+/* Connecting ends here (idle mode; outside it the run ends): the first reason is kept. */
+static void stop_connecting(int i, const char *step, int err) {
+    if (!opt.idle)
+        fail(step, err, i);
+    if (!connect_failed)
+        snprintf(connect_error, sizeof connect_error, "%d connected, then %s: %s", connected,
+                 step, strerror(err));
+    connect_failed = 1;
+}
+
+/* A failed step of connecting client i. */
+static void connect_fault(struct conn *c, int i, const char *step, int err) {
+    stop_connecting(i, step, err);
+    if (c->fd > 0)
+        close(c->fd);
+    c->fd = -1;
+    c->closed = 1;
+}
+
+/* Starts a non-blocking connect; the rest happens in connected_now() once it is writable. */
+static void start_conn(struct conn *c, int i, const struct sockaddr_in *addr) {
+    int small = 4096;
+    if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0) {
+        connect_fault(c, i, "socket", errno);
+        return;
     }
+    if (c->silent) /* a reader that never reads: its buffer fills at once */
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
+        connect_fault(c, i, "connect", errno);
+        return;
+    }
+    c->connecting = 1;
+    connecting++;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Connected (or refused): the hello goes out and the client is read from now on. */
+static void connected_now(struct conn *c) {
+    int i = (int)(c - conns), err = 0, one = 1;
+    socklen_t len = sizeof err;
+    c->connecting = 2; /* the handshake is done; in flight until the server's first byte */
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (c->marker_len == 0 || c->silent || err)
+        landed(c); /* nothing to wait for (a server that greets no one), or nothing to come */
+    if (err) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        connect_fault(c, i, "connect", err);
+        return;
+    }
+    size_t n;
+    char *hello = expand(opt.dialect[c->alt].hello, i, c->room, &n);
+    ssize_t sent = n ? send(c->fd, hello, n, MSG_NOSIGNAL) : 0;
+    free(hello);
+    if (sent != (ssize_t)n) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        connect_fault(c, i, "hello", sent < 0 ? errno : EIO);
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    connected++;
+    if (c->silent) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Connects every client, --connect-batch at a time in flight, reading whatever arrives in
+ * the meantime (a server's join notices must not pile up while we wait on a handshake);
+ * returns how many connected.  Outside idle mode a failure ends the run; in it,
+ * connecting stops at the first failure or the deadline (the rest count as closed). */
+static int connect_all(int64_t deadline) {
+    struct sockaddr_in addr[2] = {{.sin_family = AF_INET, .sin_port = htons(opt.port)},
+                                  {.sin_family = AF_INET, .sin_port = htons(opt.alt_port)}};
+    for (int k = 0; k < 2; k++)
+        if (inet_pton(AF_INET, opt.host, &addr[k].sin_addr) != 1)
+            fail("bad --host", EINVAL, -1);
+    int next = 0;
+    while (next < nconns || connecting) {
+        if (!connect_failed && now_ns() > deadline)
+            stop_connecting(next, "connect", ETIMEDOUT);
+        while (!connect_failed && next < nconns && connecting < opt.connect_batch) {
+            start_conn(&conns[next], next, &addr[conns[next].alt]);
+            next++;
+        }
+        if (connect_failed) {
+            for (; next < nconns; next++)
+                conns[next].closed = 1;
+            if (now_ns() > deadline)
+                break; /* handshakes still in flight finish (or not) in later pumps */
+        }
+        pump(10);
+    }
+    return connected;
 }
 
 static void wait_ready(int64_t timeout) {
@@ -350,8 +538,6 @@ static void quiesce(int64_t quiet, int64_t timeout) {
         pump(50);
     }
 }
-
-static int backlog(const struct conn *c) { return c->out_off != c->out_len; }
 
 /* A batch of lines, all with this stamp, for sender c. */
 static void queue_batch(struct conn *c, const char *digits, int batch) {
@@ -465,7 +651,10 @@ static void setup(void) {
         struct conn *c = &conns[i];
         c->room = r;
         c->silent = opt.silent_last && i == nconns - 1;
-        c->marker = expand(opt.ready, i, r, &c->marker_len);
+        c->alt = opt.alt_every > 0 && i % opt.alt_every == opt.alt_every - 1;
+        c->pong = opt.dialect[c->alt].pong;
+        c->at_line_start = 1;
+        c->marker = expand(opt.dialect[c->alt].ready, i, r, &c->marker_len);
         if (c->marker_len >= TAIL)
             fail("--ready is too long", EINVAL, -1);
         c->ready = c->silent || c->marker_len == 0;
@@ -482,8 +671,9 @@ static void setup(void) {
         for (int s = 0; s < room->senders; s++) {
             struct conn *c = &conns[room->first + s];
             size_t plen, slen;
-            char *prefix = expand(opt.prefix, room->first + s, r, &plen);
-            char *suffix = expand(opt.suffix, room->first + s, r, &slen);
+            const struct dialect *d = &opt.dialect[c->alt];
+            char *prefix = expand(d->prefix, room->first + s, r, &plen);
+            char *suffix = expand(d->suffix, room->first + s, r, &slen);
             c->line_len = plen + 2 + STAMP + strlen(FILLER) + slen;
             c->line = xmalloc(c->line_len + 1);
             snprintf(c->line, c->line_len + 1, "%s@@%0*d%s%s", prefix, STAMP, 0, FILLER, suffix);
@@ -493,6 +683,42 @@ static void setup(void) {
             free(suffix);
         }
     }
+}
+
+/* PINGs whole, cut across reads (even inside "PING "), beside deliveries, and a line
+ * that only mentions PING: the PONGs that reach the other end of a socketpair. */
+static int ping_test(void) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        return 1;
+    struct conn c = {.fd = sv[0], .pong = 1, .at_line_start = 1};
+    const char *reads[] = {
+        "PING :a1\r\n:x!u@h PRIVMSG #bench :@@0000000000000000001 fox\r\nPI",
+        "NG :b2\r\n:x!u@h PRIVMSG #bench :PING :not-me\r\nPING c3",
+        "\r\n:x!u@h PRIVMSG #bench :@@0000000000000000002 fox\r\nPING :d",
+        "4\r\n",
+    };
+    for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++)
+        see_pings(&c, reads[k], strlen(reads[k]));
+    /* a sender with half a batch out answers after it */
+    char batch[] = "PRIVMSG #bench :@@0000000000000000003 fox\r\n";
+    c.out = batch;
+    c.out_len = sizeof batch - 1;
+    c.out_off = 10;
+    see_pings(&c, "PING :e5\r\n", 10);
+    int early = c.reply_len == 0; /* it must wait */
+    flush(&c);
+    char got[512] = {0};
+    ssize_t n = recv(sv[1], got, sizeof got - 1, MSG_DONTWAIT);
+    close(sv[0]);
+    close(sv[1]);
+    const char *want = "PONG :a1\r\nPONG :b2\r\nPONG :c3\r\nPONG :d4\r\n"
+                       "ench :@@0000000000000000003 fox\r\nPONG :e5\r\n";
+    if (n < 0 || strcmp(got, want) != 0 || early) {
+        fprintf(stderr, "pongs: %s\n", got);
+        return 1;
+    }
+    return 0;
 }
 
 /* The counting and the stamps on cases a test names (bench's own tests run it). */
@@ -535,15 +761,36 @@ static int self_test(void) {
         fprintf(stderr, "the ready marker cut in three was not seen\n");
         failed = 1;
     }
+    failed |= ping_test();
     printf("{\"self_test\": \"%s\"}\n", failed ? "failed" : "ok");
     return failed;
+}
+
+/* --hello, --ready, --prefix, --suffix and their --alt- twins; 0 if key is none of them. */
+static int dialect_option(const char *key, const char *value) {
+    static const char *names[] = {"hello", "ready", "prefix", "suffix"};
+    int alt = strncmp(key, "--alt-", 6) == 0;
+    const char *name = key + (alt ? 6 : 2);
+    struct dialect *d = &opt.dialect[alt];
+    const char **fields[] = {&d->hello, &d->ready, &d->prefix, &d->suffix};
+    if (strncmp(key, "--", 2) != 0)
+        return 0;
+    for (int k = 0; k < 4; k++) {
+        if (strcmp(name, names[k]) == 0) {
+            *fields[k] = value;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s --port P --clients N [--rooms R] [--senders S] [--window W]\n"
             "       [--duration SECONDS] [--hello T] [--ready T] [--prefix T] [--suffix T]\n"
-            "       [--silent-last] [--server-pid PID]... [--host 127.0.0.1]\n",
+            "       [--silent-last] [--server-pid PID]... [--host 127.0.0.1] [--pong]\n"
+            "       [--connect-batch N] [--alt-every K --alt-port P --alt-hello T --alt-ready T --alt-prefix T --alt-suffix T\n"
+            "        --alt-pong] [--idle [--settle SECONDS]]\n",
             prog);
     exit(2);
 }
@@ -551,8 +798,13 @@ static void usage(const char *prog) {
 static void parse(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *key = argv[i];
-        if (strcmp(key, "--silent-last") == 0) {
-            opt.silent_last = 1;
+        int *flag = strcmp(key, "--silent-last") == 0 ? &opt.silent_last
+                    : strcmp(key, "--idle") == 0      ? &opt.idle
+                    : strcmp(key, "--pong") == 0      ? &opt.dialect[0].pong
+                    : strcmp(key, "--alt-pong") == 0  ? &opt.dialect[1].pong
+                                                      : NULL;
+        if (flag) {
+            *flag = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -565,17 +817,149 @@ static void parse(int argc, char **argv) {
         else if (strcmp(key, "--senders") == 0) opt.senders = atoi(value);
         else if (strcmp(key, "--window") == 0) opt.window = atoi(value);
         else if (strcmp(key, "--duration") == 0) opt.duration = atof(value);
-        else if (strcmp(key, "--hello") == 0) opt.hello = value;
-        else if (strcmp(key, "--ready") == 0) opt.ready = value;
-        else if (strcmp(key, "--prefix") == 0) opt.prefix = value;
-        else if (strcmp(key, "--suffix") == 0) opt.suffix = value;
+        else if (strcmp(key, "--settle") == 0) opt.settle = atof(value);
+        else if (strcmp(key, "--alt-every") == 0) opt.alt_every = atoi(value);
+        else if (strcmp(key, "--alt-port") == 0) opt.alt_port = atoi(value);
+        else if (strcmp(key, "--connect-batch") == 0) opt.connect_batch = atoi(value);
+        else if (dialect_option(key, value)) continue;
         else if (strcmp(key, "--server-pid") == 0 && opt.npids < MAX_PIDS)
             opt.pids[opt.npids++] = atoi(value);
         else usage(argv[0]);
     }
-    if (opt.port <= 0 || opt.clients < 2 || opt.rooms < 1 || opt.rooms > opt.clients / 2 ||
+    if (!opt.alt_port)
+        opt.alt_port = opt.port;
+    if (opt.port <= 0 || opt.connect_batch < 1 || opt.clients < 2 || opt.rooms < 1 || opt.rooms > opt.clients / 2 ||
         opt.senders < 1 || opt.window < 1 || opt.duration <= 0)
         usage(argv[0]);
+}
+
+static void percentiles(double *p50, double *p99, double *max) {
+    *p50 = *p99 = *max = 0;
+    if (!nsamples)
+        return;
+    qsort(samples, nsamples, sizeof *samples, cmp64);
+    size_t at99 = (size_t)(nsamples * 0.99);
+    *p50 = samples[nsamples / 2] / 1e6;
+    *p99 = samples[at99 < nsamples ? at99 : nsamples - 1] / 1e6;
+    *max = samples[nsamples - 1] / 1e6;
+}
+
+/* Reads until `expected` deliveries arrived, `timeout` passed or nothing came for `stall`. */
+static void drain(uint64_t expected, int64_t timeout, int64_t stall) {
+    int64_t deadline = now_ns() + timeout;
+    while (delivered < expected && now_ns() < deadline) {
+        pump(50);
+        if (now_ns() - last_progress > stall)
+            break;
+    }
+}
+
+/* The throughput run: the window load for --duration seconds, then the drain. */
+static int load_run(void) {
+    int64_t begin = now_ns();
+    last_progress = begin;
+    connect_all(begin + 60000000000LL);
+    wait_ready(30000000000LL);
+    double connect_s = seconds(now_ns() - begin);
+    quiesce(300000000LL, 60000000000LL);
+
+    counting = 1;
+    int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
+    struct rusage ru0;
+    getrusage(RUSAGE_SELF, &ru0);
+    double cpu0 = cpu_self(), server0 = cpu_server();
+    int64_t start = now_ns(), stop = start + (int64_t)(opt.duration * 1e9), now;
+    int empty = 0;
+    while ((now = now_ns()) < stop) {
+        int sent = offer(now, batch);
+        /* Poll without blocking while reads keep coming (a wakeup costs more than an empty
+         * poll then), and block once SPIN polls in a row found nothing: spinning there
+         * would be CPU that the load does not need, counted against the generator. */
+        int64_t left_ms = (stop - now_ns()) / 1000000;
+        int wait = empty < SPIN || sent ? 0 : (int)(left_ms < 10 ? (left_ms > 0 ? left_ms : 0) : 10);
+        empty = pump(wait) ? 0 : empty + 1;
+    }
+    uint64_t expected = 0;
+    for (int r = 0; r < nrooms; r++)
+        expected += rooms[r].sent * (uint64_t)rooms[r].receivers;
+    drain(expected, 10000000000LL, 1000000000LL);
+    int64_t end = last_progress, measured = now_ns();
+    double wall = seconds(measured - start);
+    double gen_cpu = cpu_self() - cpu0, server_cpu = cpu_server() - server0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double gen_sys = (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                     (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+
+    int ready = 0, closed = 0;
+    for (int i = 0; i < nconns; i++) {
+        ready += conns[i].ready;
+        closed += conns[i].closed;
+    }
+    const char *cut = "null";
+    if (opt.silent_last)
+        cut = was_cut(&conns[nconns - 1]) ? "true" : "false";
+    long rss = rss_server();
+    double p50, p99, max;
+    percentiles(&p50, &p99, &max);
+    double elapsed = seconds(end - start);
+    printf("{\"generator\": \"c\", \"clients\": %d, \"rooms\": %d, \"ready\": %d, "
+           "\"closed\": %d, \"connect_s\": %.3f, \"expected\": %llu, \"delivered\": %llu, "
+           "\"elapsed_s\": %.6f, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+           "\"max_ms\": %.3f, \"samples\": %zu, \"gen_cpu_pct\": %.1f, "
+           "\"gen_sys_pct\": %.1f, \"server_cpu_pct\": %.1f, \"server_rss_kib\": %ld, "
+           "\"slow_cut\": %s}\n",
+           nconns, nrooms, ready, closed, connect_s, (unsigned long long)expected,
+           (unsigned long long)delivered, elapsed,
+           delivered / (elapsed > 1e-6 ? elapsed : 1e-6), p50, p99, max, nsamples,
+           100 * gen_cpu / wall, 100 * gen_sys / wall, 100 * server_cpu / wall, rss, cut);
+    return 0;
+}
+
+/* The idle run: connect everyone (60 s at most), let the server settle, read its RSS,
+ * then one line from client 0 to all the others. */
+static int idle_run(void) {
+    long rss_before = rss_server();
+    double cpu0 = cpu_self();
+    int64_t begin = now_ns();
+    last_progress = begin;
+    int connected = connect_all(begin + 60000000000LL);
+    wait_ready(30000000000LL);
+    int64_t joined = now_ns();
+    double connect_s = seconds(joined - begin), gen_cpu = cpu_self() - cpu0;
+    quiesce(300000000LL, 60000000000LL);
+    int64_t settle = now_ns() + (int64_t)(opt.settle * 1e9);
+    while (now_ns() < settle)
+        pump(50);
+    long rss_after = rss_server();
+    int ready = 0, open = 0;
+    for (int i = 0; i < nconns; i++) {
+        ready += conns[i].ready && !conns[i].closed;
+        open += !conns[i].closed;
+    }
+    counting = 1;
+    uint64_t expected = 0;
+    int64_t sent_at = now_ns();
+    if (open && !conns[0].closed) {
+        char digits[STAMP + 8];
+        snprintf(digits, sizeof digits, "%019lld", (long long)sent_at);
+        queue_batch(&conns[0], digits, 1);
+        expected = (uint64_t)open - 1;
+    }
+    drain(expected, 30000000000LL, 5000000000LL);
+    double broadcast_s = delivered ? seconds(last_progress - sent_at) : 0;
+    double p50, p99, max;
+    percentiles(&p50, &p99, &max);
+    printf("{\"generator\": \"c\", \"clients\": %d, \"connected\": %d, \"ready\": %d, "
+           "\"open\": %d, \"connect_s\": %.3f, \"connect_error\": \"%s\", "
+           "\"gen_cpu_pct\": %.1f, \"server_rss_before_kib\": %ld, \"server_rss_kib\": %ld, "
+           "\"expected\": %llu, \"delivered\": %llu, \"broadcast_s\": %.3f, "
+           "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+           nconns, connected, ready, open, connect_s, connect_error,
+           100 * gen_cpu / (connect_s > 1e-6 ? connect_s : 1e-6), rss_before, rss_after,
+           (unsigned long long)expected, (unsigned long long)delivered, broadcast_s, p50, p99,
+           max);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -589,61 +973,5 @@ int main(int argc, char **argv) {
     }
     epfd = epoll_create1(0);
     setup();
-    int64_t begin = now_ns();
-    last_progress = begin;
-    connect_all();
-    wait_ready(30000000000LL);
-    double connect_s = seconds(now_ns() - begin);
-    quiesce(300000000LL, 60000000000LL);
-
-    counting = 1;
-    int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
-    double cpu0 = cpu_self(), server0 = cpu_server();
-    int64_t start = now_ns(), stop = start + (int64_t)(opt.duration * 1e9), now;
-    while ((now = now_ns()) < stop) {
-        int sent = offer(now, batch);
-        int64_t left_ms = (stop - now_ns()) / 1000000;
-        pump(sent ? 0 : (int)(left_ms < 10 ? left_ms : 10));
-    }
-    uint64_t expected = 0;
-    for (int r = 0; r < nrooms; r++)
-        expected += rooms[r].sent * (uint64_t)rooms[r].receivers;
-    int64_t deadline = now_ns() + 10000000000LL;
-    while (delivered < expected && now_ns() < deadline) {
-        pump(50);
-        if (now_ns() - last_progress > 1000000000LL)
-            break;
-    }
-    int64_t end = last_progress, measured = now_ns();
-    double wall = seconds(measured - start);
-    double gen_cpu = cpu_self() - cpu0, server_cpu = cpu_server() - server0;
-
-    int ready = 0, closed = 0;
-    for (int i = 0; i < nconns; i++) {
-        ready += conns[i].ready;
-        closed += conns[i].closed;
-    }
-    const char *cut = "null";
-    if (opt.silent_last)
-        cut = was_cut(&conns[nconns - 1]) ? "true" : "false";
-    long rss = rss_server();
-    double p50 = 0, p99 = 0, max = 0;
-    if (nsamples) {
-        qsort(samples, nsamples, sizeof *samples, cmp64);
-        size_t at99 = (size_t)(nsamples * 0.99);
-        p50 = samples[nsamples / 2] / 1e6;
-        p99 = samples[at99 < nsamples ? at99 : nsamples - 1] / 1e6;
-        max = samples[nsamples - 1] / 1e6;
-    }
-    double elapsed = seconds(end - start);
-    printf("{\"generator\": \"c\", \"clients\": %d, \"rooms\": %d, \"ready\": %d, "
-           "\"closed\": %d, \"connect_s\": %.3f, \"expected\": %llu, \"delivered\": %llu, "
-           "\"elapsed_s\": %.6f, \"per_second\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
-           "\"max_ms\": %.3f, \"samples\": %zu, \"gen_cpu_pct\": %.1f, "
-           "\"server_cpu_pct\": %.1f, \"server_rss_kib\": %ld, \"slow_cut\": %s}\n",
-           nconns, nrooms, ready, closed, connect_s, (unsigned long long)expected,
-           (unsigned long long)delivered, elapsed,
-           delivered / (elapsed > 1e-6 ? elapsed : 1e-6), p50, p99, max, nsamples,
-           100 * gen_cpu / wall, 100 * server_cpu / wall, rss, cut);
-    return 0;
+    return opt.idle ? idle_run() : load_run();
 }

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import cgen, tlsbench
 from .generator import Result
-from .scenarios import NEEDS_ROOMS, ROOMS, SCENARIOS
+from .scenarios import NEEDS_IRC, NEEDS_LINE_AND_IRC, NEEDS_ROOMS, ROOMS, SCENARIOS
 from .targets import TARGETS, workdir
 
 # Which figure a scenario's ratio compares, and whether higher is better.
@@ -247,6 +247,12 @@ def _runs_on(scenario: str, server: str, options: dict[str, Any]) -> bool:
         return False
     if scenario in NEEDS_ROOMS and cls.dialect(ROOMS) is None:
         print(f"skipping {scenario} on {server}: it has one room", file=sys.stderr)
+        return False
+    if scenario in NEEDS_IRC and not cls.speaks_irc():
+        print(f"skipping {scenario} on {server}: it speaks no IRC", file=sys.stderr)
+        return False
+    if scenario in NEEDS_LINE_AND_IRC and not cls.speaks_line():
+        print(f"skipping {scenario} on {server}: it has no line clients", file=sys.stderr)
         return False
     return True
 

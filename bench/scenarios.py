@@ -1,9 +1,9 @@
 """The scenarios: each takes a started target and returns one Result.
 
-The throughput ones (fanout, rooms, slowreader, workers) are a Load that the C generator
-(bench/loadgen.c) drives when it is built, the Python one otherwise; rate, idle and flood
-are paced or idle, and stay in Python, which is far from saturation there.  Every result
-carries the generator's own CPU share over its load.
+The throughput ones (fanout, rooms, irc, mixed, slowreader, workers) are a Load that the C
+generator (bench/loadgen.c) drives when it is built, the Python one otherwise (mixed needs
+the C one); idle too.  rate and flood are paced, and stay in Python, which is far from
+saturation there.  Every result carries the generator's own CPU share over its load.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .tlsbench import fanout_tls
 SETTLE = 2.0  # seconds between the two halves of slowreader
 ROOMS = 100  # the rooms scenario: 100 rooms of 20 clients, one sender in each
 ROOM_SIZE = 20
+IDLE_SETTLE = 1.5  # seconds the idle server gets before its RSS is read (malloc_trim runs)
 
 
 def drive(target: Target, load: Load, args: argparse.Namespace) -> dict[str, Any]:
@@ -42,12 +43,20 @@ def measured(name: str, target: Target, load: Load, args: argparse.Namespace) ->
     result.generator = str(out["generator"])
     result.gen_cpu_pct = float(out["gen_cpu_pct"])
     result.extra["server_cpu_pct"] = round(float(out["server_cpu_pct"]))
+    # CPU time per delivery: steadier than deliveries/s on a machine others share.
+    result.extra["server_ns"] = ns_per_delivery(float(out["server_cpu_pct"]), result)
+    result.extra["gen_ns"] = ns_per_delivery(result.gen_cpu_pct, result)
     if load.silent_last:  # deliveries to the silent client are not read, so not counted
         result.extra["slow_cut"] = bool(out["slow_cut"])
     if out["ready"] < load.clients:
         result.extra["not_ready"] = load.clients - int(out["ready"])
     result.extra["alive"] = target.alive
     return result
+
+
+def ns_per_delivery(cpu_pct: float, result: Result) -> int:
+    """Nanoseconds of CPU per delivery, from a share of one core and deliveries/s."""
+    return round(cpu_pct / 100 / result.per_second * 1e9) if result.per_second else 0
 
 
 def fanout(target: Target, clients: int, args: argparse.Namespace, slow: bool = False) -> Result:
@@ -63,6 +72,18 @@ def rooms(target: Target, clients: int, args: argparse.Namespace) -> Result:
     """Many small rooms at once, one sender in each as fast as its window allows."""
     load = Load(clients, clients // ROOM_SIZE, 1, args.window, args.duration)
     return measured("rooms", target, load, args)
+
+
+def irc(target: Target, clients: int, args: argparse.Namespace) -> Result:
+    """fanout 100 with IRC clients: NICK, USER, JOIN #bench, PRIVMSG #bench, PONG."""
+    load = Load(clients, 1, 10, args.window, args.duration, protocol="irc")
+    return measured(f"irc {clients}", target, load, args)
+
+
+def mixed(target: Target, clients: int, args: argparse.Namespace) -> Result:
+    """One room, every other client IRC, the rest line clients; 10 senders (5 of each)."""
+    load = Load(clients, 1, 10, args.window, args.duration, protocol="mixed")
+    return measured(f"mixed {clients}", target, load, args)
 
 
 def slowreader(target: Target, clients: int, args: argparse.Namespace) -> Result:
@@ -130,6 +151,37 @@ def rate(target: Target, clients: int, args: argparse.Namespace) -> Result:
 
 def idle(target: Target, clients: int, args: argparse.Namespace) -> Result:
     """Many idle connections: connect time, RSS per connection, one broadcast to all."""
+    if args.generator == "c":
+        return idle_c(target, clients)
+    return idle_python(target, clients)
+
+
+def idle_c(target: Target, clients: int) -> Result:
+    out = cgen.idle(target, clients, settle=IDLE_SETTLE)
+    result = Result("idle", target.name, rss_before_kib=int(out["server_rss_before_kib"]))
+    result.generator = "c"
+    result.gen_cpu_pct = float(out["gen_cpu_pct"])  # over connecting and joining
+    result.extra["connect_s"] = round(float(out["connect_s"]), 2)
+    if out["connect_error"]:
+        result.extra["error"] = out["connect_error"]
+    result.clients = int(out["open"])
+    result.rss_after_kib = int(out["server_rss_kib"])
+    result.extra["kib_per_conn"] = per_connection(result)
+    result.expected, result.delivered = int(out["expected"]), int(out["delivered"])
+    result.extra["broadcast_s"] = out["broadcast_s"]
+    result.p50_ms, result.p99_ms, result.max_ms = out["p50_ms"], out["p99_ms"], out["max_ms"]
+    result.extra["alive"] = target.alive
+    return result
+
+
+def per_connection(result: Result) -> float:
+    """The server's RSS growth per open connection, in KiB (0: none stayed open)."""
+    if result.clients <= 0:
+        return 0.0
+    return round((result.rss_after_kib - result.rss_before_kib) / result.clients, 2)
+
+
+def idle_python(target: Target, clients: int) -> Result:
     result = Result("idle", target.name, clients, rss_before_kib=target.rss)
     result.generator = "python"
     pool = Pool(target)
@@ -144,20 +196,17 @@ def idle(target: Target, clients: int, args: argparse.Namespace) -> Result:
         result.extra["connect_s"] = round(time.monotonic() - start, 2)
         result.gen_cpu_pct = round(100 * (process_cpu() - cpu) / (time.monotonic() - start), 1)
         pool.quiesce(timeout=60)
-        settle = time.monotonic() + 1.5  # RSS at steady state, not mid-burst
+        settle = time.monotonic() + IDLE_SETTLE  # RSS at steady state, not mid-burst
         while time.monotonic() < settle:
             pool.pump(0.05)
-        connected = len(pool.socks) - len(pool.closed)
-        result.clients = connected
+        result.clients = len(pool.socks) - len(pool.closed)
         result.rss_after_kib = target.rss
-        result.extra["kib_per_conn"] = round(
-            (result.rss_after_kib - result.rss_before_kib) / max(1, connected), 2
-        )
+        result.extra["kib_per_conn"] = per_connection(result)
         begin = time.monotonic()
-        if connected:
+        if result.clients:
             pool.queue(0, target.frame(stamp_line(time.monotonic_ns())))
             pool.flush()
-        result.expected = max(0, connected - 1)
+        result.expected = max(0, result.clients - 1)
         end = pool.drain(result.expected, timeout=30, stall=5)
         result.delivered = pool.delivered
         result.extra["broadcast_s"] = round(end - begin, 3)
@@ -189,6 +238,9 @@ SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
     "fanout100": (fanout, 100, {}),
     "fanout500": (fanout, 500, {}),
     "rooms": (rooms, ROOMS * ROOM_SIZE, {}),
+    # IRC clients; every other client IRC in one room ("irc": the target opens an IRC port).
+    "irc": (irc, 100, {"irc": True}),
+    "mixed": (mixed, 100, {"irc": True}),
     "rate": (rate, 100, {}),
     "idle": (idle, 10_000, {}),
     "slowreader": (slowreader, 100, {}),
@@ -202,3 +254,6 @@ SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
 }
 # Scenarios that need a server with rooms (ncat --chat has one).
 NEEDS_ROOMS = {"rooms"}
+# Scenarios with IRC clients, and those with line and IRC clients in one room.
+NEEDS_IRC = {"irc", "mixed"}
+NEEDS_LINE_AND_IRC = {"mixed"}

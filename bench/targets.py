@@ -3,7 +3,9 @@ the limit of the job on this machine), and the peers ncat --chat and ngIRCd.
 
 Each target starts its server on 127.0.0.1 and a free port, and knows its own dialect:
 what a client sends to join its room, what marks it as joined, how a chat line is framed.
-Servers that are not installed (or, for the relay, not built) are skipped with the hint.
+A target that speaks IRC (chatd and the relay on a second port when the scenario asks for
+it, ngIRCd always) also has an `irc_port`.  Servers that are not installed (or, for the
+relay, not built) are skipped with the hint.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Dialect:
     ready: str = ""  # received once in the room ("" = at once)
     prefix: str = ""  # before a chat line's text
     suffix: str = "\n"  # after it
+    pong: bool = False  # answers the server's PING (IRC clients must)
 
     @staticmethod
     def expand(template: str, index: int, room: str) -> bytes:
@@ -52,6 +55,46 @@ CHATD_DIALECT = Dialect(ready="*** You joined")
 # chatd puts everyone in its default room; /join moves a client on ("r1" is a prefix of
 # "r10": the "(" that follows the name in the reply tells them apart).
 CHATD_ROOMS_DIALECT = Dialect(hello="/join {r}\n", ready="*** You joined #{r} (")
+# An IRC client: registers, joins its room; RPL_ENDOFNAMES (366) says the JOIN is complete.
+IRC_DIALECT = Dialect(
+    hello="NICK b{i}\r\nUSER b{i} 0 * :bench\r\nJOIN #{r}\r\n",
+    ready=" 366 ",
+    prefix="PRIVMSG #{r} :",
+    suffix="\r\n",
+    pong=True,
+)
+
+
+PROTOCOLS = ("line", "irc", "mixed")  # who the clients are: line, IRC, or every other one IRC
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Clients of one kind: the port they connect to and the dialect they speak."""
+
+    port: int
+    dialect: Dialect
+
+
+def speakers(target: Target, rooms: int, protocol: str) -> list[Speaker]:
+    """The clients' kind, and for "mixed" the second kind every other client is (IRC).
+
+    "line" is the server's own dialect (ngIRCd's is IRC).  In "mixed" the line clients
+    /join the bench room that the IRC clients JOIN, rather than stay in chatd's lobby.
+    """
+    if protocol == "line":
+        dialect = target.dialect(rooms)
+        if dialect is None:
+            raise RuntimeError(f"{target.name} has no rooms")
+        return [Speaker(target.port, dialect)]
+    if not target.irc_port:
+        raise RuntimeError(f"{target.name} has no IRC listener in this scenario")
+    irc = Speaker(target.irc_port, IRC_DIALECT)
+    if protocol == "irc":
+        return [irc]
+    if protocol == "mixed" and target.speaks_line():
+        return [Speaker(target.port, CHATD_ROOMS_DIALECT), irc]
+    raise RuntimeError(f"{target.name} cannot have {protocol} clients")
 
 
 def free_port() -> int:
@@ -82,6 +125,9 @@ def _raise_nofile() -> None:
 class Target:
     name = ""
     install = ""
+    # The server's listen backlog: connections beyond it in flight are SYNs it drops, and
+    # the kernel retries them after 1, 3, 7 … s.  chatd and the relay listen with SOMAXCONN.
+    backlog = 4096
 
     @classmethod
     def dialect(cls, rooms: int = 1) -> Dialect | None:
@@ -92,10 +138,22 @@ class Target:
         self.workdir = workdir
         self.options = options
         self.port = free_port()
+        # A second port for IRC clients, when the scenario asks for it and the server has one.
+        self.irc_port = free_port() if options.get("irc") and self.speaks_irc() else 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def available(cls) -> bool:
+        return True
+
+    @classmethod
+    def speaks_irc(cls) -> bool:
+        """True if the server can have IRC clients (on irc_port)."""
+        return False
+
+    @classmethod
+    def speaks_line(cls) -> bool:
+        """True if the server can have chatd's line clients (on port)."""
         return True
 
     def command(self, max_clients: int) -> list[str]:
@@ -178,8 +236,12 @@ class Chatd(Target):
     def dialect(cls, rooms: int = 1) -> Dialect:
         return CHATD_DIALECT if rooms == 1 else CHATD_ROOMS_DIALECT
 
+    @classmethod
+    def speaks_irc(cls) -> bool:
+        return True
+
     def command(self, max_clients: int) -> list[str]:
-        config = {
+        config: dict[str, object] = {
             "port": self.port,
             "max_clients": max_clients + 10,
             "max_clients_per_ip": 0,
@@ -192,6 +254,11 @@ class Chatd(Target):
             from .tlsbench import chatd_command
 
             return chatd_command(self, config)
+        if self.irc_port:  # the listen key names every listener, and port may not be given
+            del config["port"]
+            config["listen"] = (
+                f"[{{protocol: line, port: {self.port}}}, {{protocol: irc, port: {self.irc_port}}}]"
+            )
         path = self.workdir / "chatd.yaml"
         path.write_text("".join(f"{k}: {v}\n" for k, v in config.items()))
         return [sys.executable, "-m", "chatd", "--config", str(path)]
@@ -207,6 +274,11 @@ class Baseline(Chatd):
     @classmethod
     def available(cls) -> bool:
         return (Path(os.environ.get("CHATD_BASELINE", "/nonexistent")) / "chatd").is_dir()
+
+    @classmethod
+    def speaks_irc(cls) -> bool:
+        tree = Path(os.environ.get("CHATD_BASELINE", "/nonexistent"))
+        return (tree / "chatd" / "proto" / "irc.py").is_file()
 
     def command(self, max_clients: int) -> list[str]:
         ours = super().command(max_clients)
@@ -231,13 +303,19 @@ class Relay(Target):
     def dialect(cls, rooms: int = 1) -> Dialect:
         return CHATD_DIALECT if rooms == 1 else CHATD_ROOMS_DIALECT
 
+    @classmethod
+    def speaks_irc(cls) -> bool:
+        return True
+
     def command(self, max_clients: int) -> list[str]:
-        return [str(BUILD / "relay"), str(self.port), str(MAX_SEND_BUFFER)]
+        irc = [str(self.irc_port)] if self.irc_port else []
+        return [str(BUILD / "relay"), str(self.port), str(MAX_SEND_BUFFER), *irc]
 
 
 class Ncat(Target):
     name = "ncat"
     install = "apt-get install ncat"
+    backlog = 10  # ncat 7.93 listens with 10 (ss -ltn)
 
     @classmethod
     def available(cls) -> bool:
@@ -252,19 +330,29 @@ class Ncat(Target):
 
 
 class Ngircd(Target):
+    """ngIRCd, its flood penalties off (MaxPenaltyTime = 0: ngIRCd 26 has no other switch
+    for them) except where the scenario sets flood control; it speaks only IRC, on port."""
+
     name = "ngircd"
     install = "apt-get install ngircd"
-    # RPL_ENDOFNAMES (366) says the JOIN is complete.
-    DIALECT = Dialect(
-        hello="NICK b{i}\r\nUSER b{i} 0 * :bench\r\nJOIN #{r}\r\n",
-        ready=" 366 ",
-        prefix="PRIVMSG #{r} :",
-        suffix="\r\n",
-    )
+    DIALECT = IRC_DIALECT
+    backlog = 10  # ngIRCd 26.1 listens with 10 (ss -ltn)
+
+    def __init__(self, workdir: Path, options: dict[str, object]) -> None:
+        super().__init__(workdir, options)
+        self.irc_port = self.port
 
     @classmethod
     def dialect(cls, rooms: int = 1) -> Dialect:
         return cls.DIALECT
+
+    @classmethod
+    def speaks_irc(cls) -> bool:
+        return True
+
+    @classmethod
+    def speaks_line(cls) -> bool:
+        return False
 
     @classmethod
     def available(cls) -> bool:
