@@ -134,8 +134,9 @@ class Connection(Session):
             return None
 
     def flush(self) -> bool:
-        """Writes what it can in one send; True when nothing is left."""
-        out = self.out
+        """Writes what it can in one send; True when nothing is left.  Mid-tick (the
+        socket is writable again) that includes the room lines it has coming so far."""
+        out = self.outbox.own_queue(self) if self.seats else self.out
         if not out:
             return True
         data = out[0] if len(out) == 1 else b"".join(out)
