@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from .core import outcomes as o
 from .core.intents import Intent
 from .core.outcomes import Outcome
-from .fanout import Audience, detach, go_solo, seat, unseat, wake
+from .fanout import Audience, detach, go_solo, seat, take_over, unseat, wake
 
 log = logging.getLogger("chatd.chat")
 
@@ -125,7 +125,8 @@ class Delivery:
 
     def own_queue(self, session: Session) -> list[bytes]:
         """session's output so far, all in its own queue (room lines it has coming too)."""
-        detach(session, self.dirty)
+        if take_over(session):
+            self.dirty.add(session)  # the room's later lines this tick come to its queue
         return session.out
 
     def deliver(self, outcomes: Iterable[Outcome]) -> None:

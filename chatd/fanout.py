@@ -55,21 +55,25 @@ def attached(session: Session) -> Audience | None:
 def go_solo(session: Session, audience: Audience, dirty: set[Session]) -> None:
     """From now on this tick, audience's lines for session go to its own queue."""
     if session not in audience.solo:
-        seat = attached(session)
-        if seat is not None:  # what it was to get of that room so far comes first
-            session.out += seat.lines
-            seat.solo[session] = session.out
+        take_over(session)  # what it was to get of its rooms so far comes first
         audience.solo[session] = session.out
         dirty.add(session)
 
 
-def detach(session: Session, dirty: set[Session]) -> None:
-    """Before anything else is queued for session: the room lines it has coming this
-    tick go to its queue first, and the room's later ones after."""
+def take_over(session: Session) -> bool:
+    """The room lines session has coming this tick go to its own queue, and that room's
+    later ones after them; False if it had none coming."""
     seat = attached(session)
-    if seat is not None:
-        session.out += seat.lines
-        seat.solo[session] = session.out
+    if seat is None:
+        return False
+    session.out += seat.lines
+    seat.solo[session] = session.out
+    return True
+
+
+def detach(session: Session, dirty: set[Session]) -> None:
+    """Before anything else is queued for session (it joins dirty)."""
+    take_over(session)
     dirty.add(session)
 
 
