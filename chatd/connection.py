@@ -1,10 +1,11 @@
 """One client: its socket, line parser, output queue, token bucket and close state.
 
-Output follows Redis's networking.c: delivery appends bytes objects (the same one for
-every recipient of a broadcast) to the session's queue and marks it dirty; the server
-writes every dirty client once per loop tick with one ``send``, and registers a client
-for EVENT_WRITE only while bytes remain after that.  What a client leaves unread is
-capped: past ``max_send_buffer`` it is dropped as too slow.
+Output follows Redis's networking.c: what is for this client alone is appended (bytes
+objects) to the session's queue, its room's lines reach it as the room's one bytes object
+for the tick (fanout.py); the server writes every client with output once per loop tick
+with one ``send``, and registers a client for EVENT_WRITE only while bytes remain after
+that.  What a client leaves unread is capped: past ``max_send_buffer`` it is dropped as
+too slow.
 """
 
 from __future__ import annotations
@@ -107,14 +108,15 @@ class Connection(Session):
     def send(self, data: bytes) -> None:
         """Queues a line of the server's own (the chat's go through delivery)."""
         if self.reason is None:
-            self.out.append(data)
-            self.outbox.dirty.add(self)
+            self.outbox.send(self, data)
 
     def close(self, reason: str) -> None:
         """Asks for the client to leave; the server does it after the current broadcast."""
         if self.reason is None:
             self.reason = reason
             self.leaving.append(self)
+            if not self.aborted:  # the room lines it has coming are its last output too
+                self.outbox.own_queue(self)
 
     def abort(self, reason: str) -> None:
         """Leaves without writing what is pending: the peer is gone or too slow."""
@@ -136,8 +138,9 @@ class Connection(Session):
             return None
 
     def flush(self) -> bool:
-        """Writes what it can in one send; True when nothing is left."""
-        out = self.out
+        """Writes what it can in one send; True when nothing is left.  Mid-tick (the
+        socket is writable again) that includes the room lines it has coming so far."""
+        out = self.outbox.own_queue(self) if self.seats else self.out
         if not out:
             return True
         data = out[0] if len(out) == 1 else b"".join(out)

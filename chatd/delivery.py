@@ -1,12 +1,14 @@
-"""Outcomes -> the output queues of this process's users, each in its own protocol.
+"""Outcomes -> the output of this process's users, each in its own protocol.
 
 Every replica gets every outcome; only the users whose sockets this process holds (its
-sessions) get bytes.  Each session owns an output queue, a plain list of bytes objects;
-delivery appends to the queues and records which sessions have new output in ``dirty``,
-and whoever owns the sockets writes the queues out.  A room line is encoded once per
-protocol present in the room, and that one bytes object is appended to every recipient of
-that protocol in one pass at C speed (the per-delivery cost is what bounds a chat
-server's fan-out).
+sessions) get bytes.  A room line is encoded once per protocol present in the room and
+kept once, in the room's lines for the tick (fanout.py): at the end of the tick the
+writer joins them once and sends that one bytes object to every member whose output this
+tick is exactly that.  Whatever is for one session (a reply, a private line) goes to its
+own queue, a plain list of bytes objects, and the session is recorded in ``dirty``; a
+member whose output this tick differs from its room's takes the room's lines through its
+queue too, in order.  The per-delivery cost is what bounds a chat server's fan-out: here
+a room line costs one append, whatever the size of the room.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from typing import Any, Protocol
 from .core import outcomes as o
 from .core.intents import Intent
 from .core.outcomes import Outcome
+from .fanout import Audience, detach, go_solo, seat, take_over, unseat, wake
 
 log = logging.getLogger("chatd.chat")
 
 _consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
-
-Queues = dict["Session", list[bytes]]
 
 
 class FrontEnd(Protocol):
@@ -49,14 +50,17 @@ class FrontEnd(Protocol):
 class Session:
     """One user whose socket this process holds, as delivery sees it."""
 
-    __slots__ = ("id", "label", "front", "out", "nick")
+    __slots__ = ("id", "label", "front", "out", "nick", "seats")
 
     def __init__(self, id: str, label: str, front: FrontEnd) -> None:
         self.id = id
         self.label = label  # where the user connects from, for the logs
         self.front = front
-        self.out: list[bytes] = []  # queued output, written by the socket's owner
+        # Queued output, written by the socket's owner; the same list object for the
+        # session's life (an audience's solo members are appended to through it).
+        self.out: list[bytes] = []
         self.nick = ""
+        self.seats: tuple[Audience, ...] = ()  # the audiences of its rooms
 
 
 def _nothing(session: Session, *args: Any) -> None:
@@ -67,14 +71,12 @@ class Delivery:
     def __init__(self, log_messages: bool = False) -> None:
         self.log_messages = log_messages
         self.local: dict[str, Session] = {}  # by member id
-        # Room name -> front-end -> session -> its queue: what a room line is appended to.
-        # Outcomes always name a room as the chat spells it (its creator's spelling, for
-        # as long as it exists), so the name is the key as it comes: no folding per line.
-        self.rooms: dict[str, dict[FrontEnd, Queues]] = {}
-        self.dirty: set[Session] = set()  # sessions with output queued since the last flush
-        # The queue dicts whose sessions are all in dirty already (by id): a room that
-        # hears many lines in one tick is added to dirty once, not once per line.
-        self._marked: set[int] = set()
+        # Room name -> front-end -> its members there.  Outcomes always name a room as
+        # the chat spells it (its creator's spelling, for as long as it exists), so the
+        # name is the key as it comes: no folding per line.
+        self.rooms: dict[str, dict[FrontEnd, Audience]] = {}
+        self.dirty: set[Session] = set()  # sessions with output queued in their own queue
+        self.loud: list[Audience] = []  # audiences with lines this tick (each once)
         self.on_welcome: Callable[[Session], None] = _nothing
         self.on_refused: Callable[[Session, o.Refused], None] = _nothing
         self.on_bye: Callable[[Session, str], None] = _nothing
@@ -98,11 +100,34 @@ class Delivery:
     def add(self, session: Session) -> None:
         self.local[session.id] = session
 
-    def take_dirty(self) -> set[Session]:
-        """The sessions with new output, for the flush; the next ones start empty."""
+    def pending(self) -> bool:
+        return bool(self.dirty or self.loud)
+
+    def take(self) -> tuple[list[Audience], set[Session]]:
+        """The audiences with lines and the sessions with output of their own, for the
+        flush (which empties the audiences' lines); the next tick starts afresh."""
+        loud, self.loud = self.loud, []
         dirty, self.dirty = self.dirty, set()
-        self._marked.clear()
-        return dirty
+        return loud, dirty
+
+    def settle(self) -> None:
+        """Ends the tick without sockets: every member gets its room's lines in its own
+        queue (the same joined bytes object for all), as if they had been sent."""
+        loud, dirty = self.take()
+        for audience in loud:
+            lines = audience.lines
+            data = b"".join(lines)
+            for session in audience.members.difference(audience.solo):
+                session.out.append(data)
+            lines.clear()
+            audience.solo.clear()
+        self.dirty = dirty
+
+    def own_queue(self, session: Session) -> list[bytes]:
+        """session's output so far, all in its own queue (room lines it has coming too)."""
+        if take_over(session):
+            self.dirty.add(session)  # the room's later lines this tick come to its queue
+        return session.out
 
     def deliver(self, outcomes: Iterable[Outcome]) -> None:
         by_kind, local = self._by_kind, self.local
@@ -116,13 +141,14 @@ class Delivery:
                     self.send_lines(session, session.front.own(out, session.id))
 
     def send(self, session: Session, data: bytes) -> None:
+        """Queues data for session alone, after whatever it has coming."""
+        detach(session, self.dirty)
         session.out.append(data)
-        self.dirty.add(session)
 
     def send_lines(self, session: Session, lines: list[bytes] | tuple[bytes, ...]) -> None:
         if lines:
+            detach(session, self.dirty)
             session.out += lines
-            self.dirty.add(session)
 
     def notify_all(self, text: str) -> None:
         """A notice of the server's own to every local user (shutting down)."""
@@ -137,33 +163,45 @@ class Delivery:
         protocols = self.rooms.get(key)
         if protocols is None:
             return
-        for front, queues in protocols.items():
+        for front, audience in protocols.items():
             if front in done and done[front] is not None:
                 continue
             data = front.room(out)
-            if data is None:
-                continue
-            _consume(map(list.append, queues.values(), repeat(data)))
-            if skip is not None and skip in queues:
-                skip.out.pop()  # its own copy, appended last a moment ago
-            if id(queues) not in self._marked:
-                self._marked.add(id(queues))
-                self.dirty.update(queues)
+            if data is not None:
+                self._fan(audience, data, skip)
+
+    def _fan(self, audience: Audience, data: bytes, skip: Session | None) -> None:
+        """data for every member of audience but skip (the actor), as the tick's next
+        room line: one append, plus one per member on its own queue this tick."""
+        if not audience.lines:
+            self.loud.append(audience)
+            if audience.multi:
+                wake(audience, self.dirty)
+        solo = audience.solo
+        if skip is not None and skip not in solo and skip in audience.members:
+            go_solo(skip, audience, self.dirty)
+        audience.lines.append(data)
+        if solo:
+            _consume(map(list.append, solo.values(), repeat(data)))
+            if skip in solo:
+                skip.out.pop()  # type: ignore[union-attr]  # its own copy, appended last
 
     def _enter(self, key: str, session: Session) -> None:
         protocols = self.rooms.setdefault(key, {})
-        protocols.setdefault(session.front, {})[session] = session.out
-        # Its queue dict may be marked already: the session must be in dirty on its own.
-        self.dirty.add(session)
+        audience = protocols.get(session.front)
+        if audience is None:
+            audience = protocols[session.front] = Audience(session.front)
+        seat(session, audience, self.dirty)
 
     def _leave(self, key: str, session: Session) -> None:
         protocols = self.rooms.get(key)
         if protocols is None:
             return
-        queues = protocols.get(session.front)
-        if queues is None or queues.pop(session, None) is None:
+        audience = protocols.get(session.front)
+        if audience is None or session not in audience.members:
             return
-        if not queues:
+        unseat(session, audience, self.dirty)
+        if not audience.members:
             del protocols[session.front]
             if not protocols:
                 del self.rooms[key]
@@ -183,17 +221,23 @@ class Delivery:
             log.info("%s <%s> %s", out.room, out.nick, out.text)
         if protocols is None:
             return
-        marked = self._marked
-        for front, queues in protocols.items():
-            data = front.room(out)
+        for audience in protocols.values():
+            data = audience.front.room(out)
             if data is None:
                 continue
-            _consume(map(list.append, queues.values(), repeat(data)))
-            if sender is not None and sender in queues:
-                sender.out.pop()  # its own copy, appended last a moment ago
-            if id(queues) not in marked:
-                marked.add(id(queues))
-                self.dirty.update(queues)
+            lines = audience.lines
+            if not lines:
+                self.loud.append(audience)
+                if audience.multi:
+                    wake(audience, self.dirty)
+            solo = audience.solo
+            if sender is not None and sender not in solo and sender in audience.members:
+                go_solo(sender, audience, self.dirty)
+            lines.append(data)
+            if solo:
+                _consume(map(list.append, solo.values(), repeat(data)))
+                if sender in solo:
+                    sender.out.pop()  # type: ignore[union-attr]  # its own copy, appended last
 
     def _noticed(self, out: o.Noticed) -> None:
         if out.room:
@@ -236,13 +280,13 @@ class Delivery:
         once: dict[FrontEnd, bytes | None] = {}  # a front-end with a word for a quit (IRC)
         seen: set[Session] = set()
         for room in out.rooms:
-            for front, queues in self.rooms.get(room, {}).items():
+            for front, audience in self.rooms.get(room, {}).items():
                 if front not in once:
                     once[front] = front.room(out)
                 data = once[front]
                 if data is None:
                     continue
-                for s in queues:  # someone in two of the rooms hears the quit once
+                for s in audience.members:  # someone in two of the rooms hears the quit once
                     if s not in seen:
                         seen.add(s)
                         self.send(s, data)
@@ -260,8 +304,8 @@ class Delivery:
             return
         seen: set[Session] = set() if session is None else {session}
         for room in out.rooms:  # someone in two of the rooms hears it once
-            for front, queues in self.rooms.get(room, {}).items():
-                fresh = [s for s in queues if s not in seen]
+            for front, audience in self.rooms.get(room, {}).items():
+                fresh = [s for s in audience.members if s not in seen]
                 if fresh:
                     seen.update(fresh)
                     data = front.room(out)

@@ -1,7 +1,14 @@
 """The end of a tick: every client with new output written once, in one send each.
 
+First each room that spoke: its lines for the tick joined once, and that one bytes object
+sent to every member whose output this tick is exactly that (fanout.py); then every
+client with output in its own queue, its queue joined (or its one bytes object as it is).
 The common case (all of it written) runs inline, as it is the hot path of a broadcast;
 what a socket would not take waits for EVENT_WRITE, up to ``max_send_buffer``.
+
+A client's bytes go out through ``conn.sock.send`` (a short count or an OSError is the
+careful path's business) and ``conn.flush`` (the careful path, and EVENT_WRITE's): a
+connection whose sock is a TLS stream with a socket's send plugs in there.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from .memory import release_free_heap
 
 if TYPE_CHECKING:
     from .delivery import Delivery
+    from .fanout import Audience
     from .loop import Loop, Timer
 
 WRITE = selectors.EVENT_WRITE
@@ -43,12 +51,48 @@ class Writer:
         while True:
             if self.leaving:
                 self.process_leaving()
-            if not self.delivery.dirty:
+            if not self.delivery.pending():
                 return
-            dirty = self.delivery.take_dirty()
+            loud, dirty = self.delivery.take()
+            written = self._flush_rooms(loud, dirty) if loud else 0
             self._flush(dirty)
-            if len(dirty) >= BURST:
+            if written + len(dirty) >= BURST:
                 self._after_burst()
+
+    def _flush_rooms(self, loud: list[Audience], dirty: set) -> int:  # type: ignore[type-arg]
+        """Each room's lines joined once and sent as they are to every member that gets
+        just them; a member with bytes queued before them (or leaving) has them appended
+        to its queue and joins dirty, for the careful path.  Returns the members seen."""
+        written = 0
+        for audience in loud:
+            lines = audience.lines
+            solo = audience.solo
+            members = audience.members.difference(solo) if solo else audience.members
+            if members:
+                data = lines[0] if len(lines) == 1 else b"".join(lines)
+                size = len(data)
+                written += len(members)
+                for conn in members:
+                    if conn.out or conn.reason is not None:
+                        if not conn.aborted:
+                            conn.out.append(data)
+                            dirty.add(conn)
+                        continue
+                    try:
+                        sent = conn.sock.send(data)
+                    except OSError:
+                        sent = -1
+                    if sent == size:
+                        continue
+                    if sent < 0:  # would block, or an error: the careful path tells which
+                        conn.out.append(data)
+                        dirty.add(conn)
+                    else:  # a short write: this member keeps only the rest
+                        conn.keep_unsent(data, sent)
+                        self._wait_writable(conn)
+            lines.clear()
+            solo.clear()
+        return written
 
     def _flush(self, dirty: set) -> None:  # type: ignore[type-arg]  # our members are Connections
         """One send per client; the common case (all written) inline, as it is the hot path."""

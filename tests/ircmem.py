@@ -44,6 +44,7 @@ class IrcClient:
         self.send(text + "\r\n")
 
     def take(self) -> list[str]:
+        self.world.delivery.settle()  # the tick's room lines, as the writer would send them
         data = b"".join(self.session.out)
         self.session.out.clear()
         text = data.decode()

@@ -69,7 +69,8 @@ class Client:
         self.world.apply(i.Disconnect(self.id, reason))
 
     def take(self) -> list[str]:
-        lines = [d.decode() for d in self.session.out]
+        self.world.delivery.settle()  # the tick's room lines, as the writer would send them
+        lines = [d.decode() for line in self.session.out for d in line.splitlines(True)]
         self.session.out.clear()
         for line in lines:
             assert line.endswith("\r\n")

@@ -51,26 +51,25 @@ def test_chat_is_relayed_to_the_others_never_echoed(chat):
 
 def test_broadcast_hands_every_recipient_the_same_bytes_object(chat):
     a, b, c = join(chat, 3)
-    chat.delivery.take_dirty()
     a.say("one encode")
+    a.say("joined once")
+    chat.delivery.settle()
+    assert b.session.out == [b"<guest1> one encode\r\n<guest1> joined once\r\n"]
     assert b.session.out[0] is c.session.out[0]
-    assert b.session in chat.delivery.dirty and c.session in chat.delivery.dirty
 
 
-def test_a_room_is_marked_dirty_once_per_tick_and_newcomers_still_are(chat):
+def test_a_room_is_marked_once_per_tick_and_newcomers_get_what_follows(chat):
     a, b = join(chat, 2)
-    chat.delivery.take_dirty()
+    chat.delivery.take()
     a.say("one")
-    chat.delivery.dirty.discard(b.session)  # as if: marked once, not again per line
     a.say("two")
-    assert b.session not in chat.delivery.dirty  # the room's sessions are not re-added
-    c = Client(chat)  # joins the marked room in the same tick
-    c.take()
+    assert [aud.members for aud in chat.delivery.loud] == [{a.session, b.session}]
+    c = Client(chat)  # joins the room in the same tick
     a.say("three")
-    assert c.take() == ["<guest1> three"] and c.session in chat.delivery.dirty
-    chat.delivery.take_dirty()
-    a.say("four")  # a new tick marks the room afresh
-    assert {b.session, c.session} <= chat.delivery.dirty
+    assert len(chat.delivery.loud) == 1
+    got = c.take()
+    assert got[-1] == "<guest1> three" and "<guest1> two" not in got
+    assert b.take() == ["<guest1> one", "<guest1> two", "*** guest3 joined #lobby", got[-1]]
 
 
 def test_double_slash_sends_a_literal_slash(chat):
