@@ -44,10 +44,20 @@ bench-quick: venv bench-build
 bench-build:
 	@if command -v $(CC) >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory bench/build/loadgen bench/build/relay; \
+		if echo '#include <openssl/ssl.h>' | $(CC) -E - >/dev/null 2>&1; then \
+			$(MAKE) --no-print-directory bench/build/tlsgen; \
+		else \
+			echo "bench: no OpenSSL headers: the tls scenario is skipped" \
+				"(apt-get install libssl-dev to build bench/build/tlsgen)"; \
+		fi; \
 	else \
 		echo "bench: no C compiler ($(CC)): using the Python load generator and no C relay" \
 			"(apt-get install gcc to build bench/build/loadgen and bench/build/relay)"; \
 	fi
+
+bench/build/tlsgen: bench/tlsgen.c bench/loadgen.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -o $@ $< -lssl -lcrypto
 
 bench/build/%: bench/%.c
 	@mkdir -p $(@D)

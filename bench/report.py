@@ -14,7 +14,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from . import cgen
+from . import cgen, tlsbench
 from .generator import Result
 from .scenarios import NEEDS_IRC, NEEDS_LINE_AND_IRC, NEEDS_ROOMS, ROOMS, SCENARIOS
 from .targets import TARGETS, workdir
@@ -236,6 +236,11 @@ def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
 def _runs_on(scenario: str, server: str, options: dict[str, Any]) -> bool:
     if "workers" in options and server not in ("chatd", "baseline"):
         return False  # a chatd setting: the peers have no such thing
+    if "tls" in options and server not in ("chatd", "ncat"):
+        return False  # of the peers, only ncat serves TLS (--ssl)
+    if "tls" in options and not tlsbench.available():
+        print(f"skipping tls: {tlsbench.NOT_BUILT}", file=sys.stderr)
+        return False
     cls = TARGETS[server]
     if not cls.available():
         print(f"skipping {server}: not installed ({cls.install})", file=sys.stderr)

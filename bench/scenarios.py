@@ -16,6 +16,7 @@ from typing import Any
 from . import cgen, generator
 from .generator import Load, Pool, Result, latency, process_cpu, stamp_line
 from .targets import Target
+from .tlsbench import fanout_tls
 
 SETTLE = 2.0  # seconds between the two halves of slowreader
 ROOMS = 100  # the rooms scenario: 100 rooms of 20 clients, one sender in each
@@ -240,6 +241,8 @@ SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
     "workers1": (fanout, 500, {"workers": 1}),
     "workers2": (fanout, 500, {"workers": 2}),
     "workersauto": (fanout, 500, {"workers": "auto"}),
+    # fan-out 100 over TLS (bench/tlsbench.py), chatd's plain figure from the same run.
+    "tls": (fanout_tls, 100, {"tls": True}),
 }
 # Scenarios that need a server with rooms (ncat --chat has one).
 NEEDS_ROOMS = {"rooms"}

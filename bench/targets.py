@@ -250,6 +250,10 @@ class Chatd(Target):
             "flood_rate": self.options.get("flood_rate", 0),
             "workers": self.options.get("workers", 1),
         }
+        if self.options.get("tls"):  # the tls scenario: a TLS listener beside this one
+            from .tlsbench import chatd_command
+
+            return chatd_command(self, config)
         if self.irc_port:  # the listen key names every listener, and port may not be given
             del config["port"]
             config["listen"] = (
@@ -318,6 +322,10 @@ class Ncat(Target):
         return shutil.which("ncat") is not None
 
     def command(self, max_clients: int) -> list[str]:
+        if self.options.get("tls"):  # the tls scenario: ncat --ssl --chat
+            from .tlsbench import ncat_command
+
+            return ncat_command(self, max_clients)
         return ["ncat", "--chat", "-l", "127.0.0.1", str(self.port), "-m", str(max_clients + 10)]
 
 

@@ -14,7 +14,8 @@ import socket
 from collections.abc import Callable
 
 from .loop import Loop
-from .sockets import protocol_of
+from .peeraddr import normal
+from .sockets import protocol_of, tls_of
 
 log = logging.getLogger("chatd.server")
 
@@ -27,7 +28,7 @@ class Acceptor:
     def __init__(
         self,
         loop: Loop,
-        adopt: Callable[[socket.socket, str, str], object],
+        adopt: Callable[..., object],  # (sock, ip, protocol, tls)
         clients: Callable[[], int],
     ) -> None:
         self.loop = loop
@@ -48,7 +49,7 @@ class Acceptor:
         self.loop.register(listener, selectors.EVENT_READ, lambda mask: self._accept(listener))
 
     def _accept(self, listener: socket.socket) -> None:
-        protocol = protocol_of(listener)
+        protocol, tls = protocol_of(listener), tls_of(listener)
         for _ in range(ACCEPT_BATCH):
             try:
                 sock, addr = listener.accept()
@@ -61,8 +62,9 @@ class Acceptor:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            ip = addr[0] if isinstance(addr, tuple) else "local"
-            self.adopt(sock, ip, protocol)
+            # normal: a "::" listener's IPv4 clients come as ::ffff:a.b.c.d
+            ip = normal(addr[0]) if isinstance(addr, tuple) else "local"
+            self.adopt(sock, ip, protocol, tls)
 
     def _pause(self, listener: socket.socket, exc: OSError) -> None:
         """Out of descriptors: stop polling the listener for a while instead of spinning."""

@@ -103,14 +103,15 @@ def decode(frame: bytes) -> Event:
         raise BusError(f"not an intent: {_show(frame[4:])} ({exc})") from None
 
 
-def check_from_worker(event: Event, worker: int) -> None:
-    """Raises BusError unless event is one a worker publishes, about a member of its own:
-    the master applies it to its replica and sends it to every worker, so a bad one must
-    stop here.  Settings, state and gone only the master says."""
+def check_from_worker(event: Event, worker: int, prefix: str | None = None) -> None:
+    """Raises BusError unless event is one a worker publishes, about a member of its own
+    (whose ids start with prefix, "WORKER:" unless given): the master applies it to its
+    replica and sends it to every worker, so a bad one must stop here.  Settings, state
+    and gone only the master says."""
     if event.__class__ not in USER_INTENTS:
         raise BusError(f"not an intent a worker sends: {_show(event)}")
     member = event.id  # type: ignore[union-attr]
-    if not member.startswith(f"{worker}:"):
+    if not member.startswith(f"{worker}:" if prefix is None else prefix):
         raise BusError(f"an intent about member {_show(member)}, not one of worker {worker}'s")
 
 
@@ -183,9 +184,11 @@ class Hub:
         self.outboxes: dict[int, list[bytes]] = {}
         self.backlog: dict[int, int] = {}
         self.allowance: dict[int, int] = {}  # a new worker's state is over max_backlog
+        self.prefixes: dict[int, str | None] = {}  # its members' ids' start (a cluster's)
 
-    def add(self, worker: int, first: bytes = b"") -> None:
+    def add(self, worker: int, first: bytes = b"", prefix: str | None = None) -> None:
         """A worker joins the stream; first (its state) is the first frame it reads."""
+        self.prefixes[worker] = prefix
         self.splitters[worker] = FrameSplitter()
         self.outboxes[worker] = [first] if first else []
         self.backlog[worker] = len(first)
@@ -196,6 +199,7 @@ class Hub:
         self.outboxes.pop(worker, None)
         self.backlog.pop(worker, None)
         self.allowance.pop(worker, None)
+        self.prefixes.pop(worker, None)
 
     def received(self, worker: int, data: bytes) -> None:
         """Raises BusError at the first bad frame: the worker that sent it must go.  The
@@ -205,10 +209,11 @@ class Hub:
         except BusError as exc:
             frames, error = exc.frames, exc
         good: list[bytes] = []
+        prefix = self.prefixes.get(worker)
         try:
             for frame in frames:
                 event = decode(frame)
-                check_from_worker(event, worker)
+                check_from_worker(event, worker, prefix)
                 if self.observe is not None:
                     self.observe(event)
                 good.append(frame)

@@ -109,14 +109,18 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
     hold_signals()
     listeners = systemd.listen_fds()
     inherited = bool(listeners)
-    if inherited and config.listen is None:
-        mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
-        if mismatch:
-            log.warning("%s", mismatch)
+    if inherited:
+        problem = _inherited_problem(config, listeners)
+        if problem:
+            print(f"chatd: config error: {problem}", file=sys.stderr)
+            for listener in listeners:
+                listener.close()
+            return cfg.EX_CONFIG
     else:
         workers = config.worker_count() > 1
         listeners = []
-        for protocol, bind, port in config.listeners():
+        tls_flags = config.listeners_tls()
+        for (protocol, bind, port), tls in zip(config.listeners(), tls_flags, strict=True):
             try:
                 listener = open_listener(bind, port, reuse_port=workers, claim=True)
             except OSError as exc:
@@ -127,7 +131,7 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
                 for listener in listeners:
                     listener.close()
                 return EX_UNAVAILABLE
-            listeners.append(tag(listener, protocol))
+            listeners.append(tag(listener, protocol, tls))
     pidfile = Pidfile(config.pidfile) if config.pidfile else None
     try:
         if pidfile is not None:
@@ -149,9 +153,30 @@ def serve(config: cfg.Config, given: dict[str, Any]) -> int:
         return exc.status
 
 
+def _inherited_problem(config: cfg.Config, listeners: list[Any]) -> str | None:
+    """Under socket activation the socket units decide where chatd listens: a config
+    that says otherwise is said once; a TLS socket without a pair is an error."""
+    from . import systemd
+    from .sockets import tls_of
+
+    if any(tls_of(s) for s in listeners) and not (config.tls_cert and config.tls_key):
+        return (
+            f"{config.source}: tls_cert: a socket unit passes a TLS socket (FileDescriptorName="
+            "line-tls or irc-tls): tls_cert and tls_key are required"
+        )
+    if config.listen is not None:
+        log.warning("listen is ignored under socket activation: the socket units decide")
+    else:
+        mismatch = systemd.address_mismatch(listeners, config.bind, config.port)
+        if mismatch:
+            log.warning("%s", mismatch)
+    return None
+
+
 def run(config: cfg.Config, listeners: list[Any], given: dict[str, Any], inherited: bool) -> int:
-    """One process, or a master over workers: the same server either way."""
-    if config.worker_count() > 1:
+    """One process, or a master over workers: the same server either way.  A cluster's
+    node is always a master, even over one worker (chatd.clusterhub says why)."""
+    if config.worker_count() > 1 or config.cluster is not None:
         from .master import Master
 
         return Master(config, listeners, given, inherited).run()

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .clusterevents import CLUSTER_INTENTS
 from .core import intents as i
 from .core.intents import Intent
 
@@ -117,7 +118,10 @@ def _kind(cls: type) -> Kind:
     )
 
 
-KINDS: dict[type, Kind] = {cls: _kind(cls) for cls in (*i.USER_INTENTS, *i.MASTER_INTENTS)}
+# A cluster's own kinds (chatd.clusterevents) come last; without a cluster none is sent.
+KINDS: dict[type, Kind] = {
+    cls: _kind(cls) for cls in (*i.USER_INTENTS, *i.MASTER_INTENTS, *CLUSTER_INTENTS)
+}
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS.values()}
 
 

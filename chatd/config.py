@@ -11,12 +11,14 @@ import dataclasses
 import errno
 import ipaddress
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .peeraddr import first_overlap
 from .yamlfile import SHOWN, YamlError, read_mapping, shown
 
 EX_CONFIG = 78  # sysexits.h: configuration error
@@ -46,10 +48,29 @@ class Listen:
     protocol: str
     port: int
     bind: str | None = None
+    tls: bool = False
 
 
 PROTOCOLS = ("line", "irc")
-LISTEN_KEYS = ("protocol", "bind", "port")
+LISTEN_KEYS = ("protocol", "bind", "port", "tls")
+# `credential:NAME` names a file systemd passed with LoadCredential=NAME:PATH; it is read
+# from $CREDENTIALS_DIRECTORY, which only the service's own user can read.
+CREDENTIAL = "credential:"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The ``cluster`` key: several nodes serve one chat through one Redis stream."""
+
+    # A redis://, rediss:// or unix:// URL or a socket path (chatd.redisurl); repr=False:
+    # it may hold a password.
+    redis: str = field(repr=False)
+    name: str = "chatd"  # the prefix of every key, so several chats can share one Redis
+    node: str = field(default_factory=lambda: _host_node())
+    lease: float = 5.0  # seconds a node's lease lives without a refresh
+
+
+CLUSTER_KEYS = ("redis", "name", "node", "lease")
 
 
 class ConfigError(Exception):
@@ -67,6 +88,7 @@ class Config:
     port: int = 5000
     max_clients: int = 1000
     max_clients_per_ip: int = 20
+    ipv6_prefix_length: int = 64  # max_clients_per_ip counts an IPv6 client's /64 (peeraddr)
     max_line_bytes: int = 2048
     max_send_buffer: int = 262144
     flood_rate: float = 5
@@ -83,6 +105,13 @@ class Config:
     daemon: bool = False
     pidfile: str | None = None
     listen: tuple[Listen, ...] | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_handshake_timeout: float = 10
+    registration_timeout: float = 60
+    irc_ping_interval: float = 90
+    server_password: str | None = field(default=None, repr=False)  # never in a log line
+    cluster: Cluster | None = None
     # Not keys: the file it was read from, and where each key given came from.
     source: str = DEFAULTS
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -97,6 +126,13 @@ class Config:
         if self.listen is None:
             return [("line", self.bind, self.port)]
         return [(e.protocol, e.bind or self.bind, e.port) for e in self.listen]
+
+    def listeners_tls(self) -> list[bool]:
+        """Whether each of listeners() speaks TLS, in the same order."""
+        return [bool(_field(e, "tls")) for e in self.listen or ()] or [False]
+
+    def uses_tls(self) -> bool:
+        return any(self.listeners_tls())
 
     def origin(self, key: str) -> str:
         """The file or "command line" a key's value came from."""
@@ -185,6 +221,29 @@ def _room(value: Any) -> str:
     return value
 
 
+def _tls_file(value: Any) -> str | None:
+    """A PEM file's path, or ``credential:NAME``: the file NAME in $CREDENTIALS_DIRECTORY."""
+    if not (isinstance(value, str) and value.startswith(CREDENTIAL)):
+        return _path_or_none(value)
+    name = value[len(CREDENTIAL) :]
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise ValueError(
+            f"{shown(value)}: a credential is a plain file name, as in LoadCredential="
+        )
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise ValueError(
+            f"{shown(value)} needs $CREDENTIALS_DIRECTORY, which systemd sets for a unit "
+            "with LoadCredential=; it is not set"
+        )
+    return os.path.join(directory, name)
+
+
+def _field(entry: Any, name: str) -> Any:
+    """A Listen's field; a worker's shipped config carries listeners as mappings."""
+    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name)
+
+
 class EntryError(ValueError):
     """A bad part of a list entry: ``where`` follows the key's name ("[1].port")."""
 
@@ -226,7 +285,82 @@ def _listen_entry(n: int, entry: Any) -> Listen:
             bind = _address(bind)
         except ValueError as exc:
             raise EntryError(f"[{n}].bind", str(exc)) from None
-    return Listen(protocol, port, bind)
+    try:
+        tls = _bool(entry.get("tls", False))
+    except ValueError as exc:
+        raise EntryError(f"[{n}].tls", str(exc)) from None
+    return Listen(protocol, port, bind, tls)
+
+
+MAX_PASSWORD = 256  # bytes: with the command, it fits an IRC line (512) and any line limit
+
+
+def _password(value: Any) -> str | None:
+    """Never quotes the value: a bad password in an error line is still a password."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got a {type(value).__name__}")
+    if not value:
+        raise ValueError("must not be empty (leave it out, or null, for no password)")
+    if not value.isprintable():  # sanitised away on input: it could never be typed
+        raise ValueError("must not contain control characters (newline, NUL, tab ...)")
+    if value != value.strip():  # the line protocol's /pass strips what it is given
+        raise ValueError("must not start or end with white space")
+    if len(value.encode()) > MAX_PASSWORD:
+        raise ValueError(f"must be at most {MAX_PASSWORD} bytes in UTF-8")
+    return value
+
+
+_CLUSTER_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _cluster_word(value: Any) -> str:
+    """A name or node: it goes into Redis keys and member ids, so no ':', '/' or '~'."""
+    if not isinstance(value, str) or not _CLUSTER_WORD.fullmatch(value):
+        raise ValueError(
+            "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            f"got {shown(value)}"
+        )
+    return value
+
+
+def _cluster(value: Any) -> Cluster | None:
+    from .redisurl import RedisTargetError, parse_target
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping with at least redis, got {shown(value)}")
+    for key in value:
+        if key not in CLUSTER_KEYS:
+            name = key if isinstance(key, str) and len(key) <= SHOWN else shown(key)
+            raise EntryError(f".{name}", f"unknown key (known: {', '.join(CLUSTER_KEYS)})")
+    if "redis" not in value:
+        raise ValueError("needs redis (a redis:// URL or a unix socket path)")
+    clean: dict[str, Any] = {}
+    try:
+        parse_target(value["redis"], key="")
+    except RedisTargetError as exc:
+        raise EntryError(".redis", str(exc).removeprefix(": ")) from None
+    clean["redis"] = value["redis"].strip()
+    checks = {"name": _cluster_word, "node": _cluster_word, "lease": _range(1, 3600, whole=False)}
+    for key, check in checks.items():
+        if key in value and (key != "node" or value[key] is not None):
+            try:
+                clean[key] = check(value[key])
+            except ValueError as exc:
+                raise EntryError(f".{key}", str(exc)) from None
+    if "node" not in clean:
+        clean["node"] = _host_node()
+    return Cluster(**clean)
+
+
+def _host_node() -> str:
+    """The host name as a node name: its first label, cut to what a node may be."""
+    host = socket.gethostname().split(".")[0]
+    word = re.sub(r"[^A-Za-z0-9._-]", "-", host)[:64].lstrip("._-")
+    return word or "node"
 
 
 def _workers(value: Any) -> int | str:
@@ -255,11 +389,18 @@ def _log_level(value: Any) -> str:
 # - idle_timeout: a second at least (less drops clients before they can type), 7 days at
 #   most (epoll cannot wait longer than about 24.8 days);
 # - worker_timeout: the heartbeat beats every 0.25 s; an hour is already "never".
+# - tls_handshake_timeout: 1 s lets a client across the world finish; past 5 minutes a
+#   handshake is an attack, not a slow link.
+# - registration_timeout: a second at least, an hour at most (a slot of max_clients is
+#   held meanwhile); irc_ping_interval: 0 (never) or a second to a day.
+# - cluster.lease: refreshed every third of it, so under a second a busy Redis or a GC
+#   pause would expire a live node; an hour leaves users of a dead node hanging as long.
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "bind": _address,
     "port": _range(0, 65535),
     "max_clients": _range(1, 1_000_000),
     "max_clients_per_ip": _range(0, 1_000_000),
+    "ipv6_prefix_length": _range(16, 128),
     "max_line_bytes": _range(16, 1 << 20),
     "max_send_buffer": _range(1024, 1 << 30),
     "flood_rate": _range(0.01, 10000, whole=False, zero="off"),
@@ -276,6 +417,13 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "daemon": _bool,
     "pidfile": _path_or_none,
     "listen": lambda v: None if v is None else _listen(v),
+    "tls_cert": _tls_file,
+    "tls_key": _tls_file,
+    "tls_handshake_timeout": _range(1, 300, whole=False),
+    "registration_timeout": _range(1, 3600, whole=False),
+    "irc_ping_interval": _range(1, 86400, whole=False, zero="never"),
+    "server_password": _password,
+    "cluster": _cluster,
 }
 assert set(VALIDATORS) == set(KEYS)
 
@@ -308,6 +456,7 @@ SEND_BUFFER_PER_LINE = 4
 def _check_together(config: Config, given: dict[str, Any]) -> None:
     """Keys whose values must agree with each other; named from where they were set."""
     _check_listen(config)
+    _check_tls_keys(config)
     least = SEND_BUFFER_PER_LINE * config.max_line_bytes
     if config.max_send_buffer < least:
         key = "max_send_buffer" if "max_send_buffer" in given else "max_line_bytes"
@@ -330,16 +479,61 @@ def _check_listen(config: Config) -> None:
             f"port (from {config.origin('port')}) cannot be given with listen: "
             "with listen, every listener's port is in its entry",
         )
-    seen: dict[tuple[Any, int], int] = {}
-    for n, (_, bind, port) in enumerate(config.listeners()):
-        where = (ipaddress.ip_address(bind), port)
-        if port and where in seen:
-            raise ConfigError(
-                config.origin("listen"),
-                f"listen[{n}]",
-                f"{bind} port {port} is listen[{seen[where]}]'s already",
+    _check_overlaps(config)
+
+
+def _check_overlaps(config: Config) -> None:
+    """Two listeners of one port on overlapping addresses: one would take the other's
+    connections (with workers, SO_REUSEPORT lets both bind), or the kernel refuses it."""
+    listeners = config.listeners()
+    by_port: dict[int, list[int]] = {}
+    for n, (_, _, port) in enumerate(listeners):
+        if port:  # port 0: any free port, a different one for each listener
+            by_port.setdefault(port, []).append(n)
+    clashes = []
+    for entries in by_port.values():
+        found = first_overlap([listeners[n][1] for n in entries])
+        if found is not None:
+            clashes.append((entries[found[0]], entries[found[1]]))
+    if clashes:
+        n, m = min(clashes)
+        (_, bind, port), (_, other, _) = listeners[n], listeners[m]
+        if ipaddress.ip_address(bind) == ipaddress.ip_address(other):
+            message = f"{bind} port {port} is listen[{m}]'s already"
+        else:
+            message = (
+                f"{bind} port {port} overlaps listen[{m}]'s {other} port {port} "
+                "('::' takes every address, IPv4 too; '0.0.0.0' every IPv4 address)"
             )
-        seen[where] = n
+        raise ConfigError(config.origin("listen"), f"listen[{n}]", message)
+
+
+def _check_tls_keys(config: Config) -> None:
+    """A TLS listener needs the pair, and half a pair is a mistake wherever it is."""
+    for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if getattr(config, key) and not getattr(config, other):
+            raise ConfigError(config.origin(key), other, f"must be given with {key}")
+    if config.tls_cert is None and config.listen is not None:
+        for n, entry in enumerate(config.listen):
+            if _field(entry, "tls"):
+                raise ConfigError(
+                    config.origin("listen"),
+                    f"listen[{n}].tls",
+                    "needs tls_cert and tls_key (the server's certificate and its key)",
+                )
+
+
+def check_tls(config: Config) -> None:
+    """The certificate and key can be loaded as a pair: the context is made and thrown
+    away, so --check-config fails exactly where a start would."""
+    if config.tls_cert is None or config.tls_key is None:
+        return
+    from .tls import TlsConfigError, server_context
+
+    try:
+        server_context(config.tls_cert, config.tls_key)
+    except TlsConfigError as exc:
+        raise ConfigError(config.origin(exc.key), exc.key, f"{exc.path}: {exc.problem}") from None
 
 
 def load(path: str) -> Config:
@@ -371,7 +565,8 @@ def override(config: Config, values: dict[str, Any]) -> Config:
 
 def check_start(config: Config) -> None:
     """Raises ConfigError for a config that is valid but cannot start: daemon mode
-    without a log file, or a log file or pidfile chatd could not create or write."""
+    without a log file, a log file or pidfile chatd could not create or write, or a TLS
+    certificate and key that cannot be loaded as a pair."""
     if config.daemon and not config.log_file:
         raise ConfigError(
             config.origin("daemon"),
@@ -383,6 +578,7 @@ def check_start(config: Config) -> None:
         problem = path and path_problem(path)
         if problem:
             raise ConfigError(config.origin(key), key, problem)
+    check_tls(config)
 
 
 def path_problem(path: str) -> str | None:

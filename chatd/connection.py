@@ -52,6 +52,8 @@ class Connection(Session):
         "tokens_at",
         "flood_notice_due",
         "last_active",
+        "last_heard",
+        "pinged",
         "timer",
     )
 
@@ -86,8 +88,10 @@ class Connection(Session):
         self.tokens = float(flood_burst)
         self.tokens_at = now
         self.flood_notice_due = True
-        self.last_active = now
-        self.timer: Timer | None = None  # flood or idle timer
+        self.last_active = now  # the user's last line (IRC: not counting PING and PONG)
+        self.last_heard = now  # the last input of any kind
+        self.pinged = 0.0  # when the server last sent this client a PING
+        self.timer: Timer | None = None  # flood, registration, idle or ping timer
 
     def __repr__(self) -> str:
         return f"<Connection fd={self.fd} {self.nick or '-'} from {self.ip}>"

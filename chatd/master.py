@@ -18,7 +18,7 @@ import selectors
 import signal
 import socket
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config as cfg
 from . import logs, reload, systemd
@@ -27,8 +27,11 @@ from .core.chat import Chat
 from .core.intents import Gone, State
 from .loop import Loop
 from .server import chat_settings
-from .sockets import describe, open_listener, protocol_of, recv_ready, tag
+from .sockets import describe, open_listener, protocol_of, recv_ready, tag, tls_of
 from .worker import Heartbeat, die_with_parent
+
+if TYPE_CHECKING:
+    from .clusterhub import ClusterHub
 
 log = logging.getLogger("chatd.master")
 
@@ -41,12 +44,13 @@ EX_SOFTWARE = 70
 
 
 class Child:
-    __slots__ = ("slot", "pid", "sock", "heartbeat", "started", "events", "killed")
+    __slots__ = ("slot", "pid", "sock", "heartbeat", "started", "events", "killed", "prefix")
 
     def __init__(
         self, slot: int, pid: int, sock: socket.socket, heartbeat: Heartbeat, started: float
     ) -> None:
         self.slot, self.pid, self.sock, self.started = slot, pid, sock, started
+        self.prefix: str | None = None  # its users' ids' start in a cluster ("SLOT:" else)
         self.heartbeat = heartbeat
         self.events = READ
         self.killed = False  # by us, for not reading the bus or not beating
@@ -69,6 +73,12 @@ class Master:
         # that starts while others run can be given the chat as it stands.
         self.chat = Chat(chat_settings(config))
         self.hub = Hub(observe=self._observe)
+        self.cluster: ClusterHub | None = None  # with a cluster, the hub is its relay
+        if config.cluster is not None:
+            from .clusterhub import ClusterHub
+
+            self.hub = self.cluster = ClusterHub(self)
+        self.exit_status = 0
         self.children: dict[int, Child] = {}  # by slot
         self.slot_listeners: dict[int, list[socket.socket]] = {}
         self.notifier = systemd.Notifier()
@@ -83,16 +93,26 @@ class Master:
         for name in SIGNALS:
             signum = getattr(signal, "SIG" + name)
             self.loop.add_signal_handler(signum, getattr(self, "handle_" + name.lower()))
+        if self.cluster is not None:  # from the loop, which a fatal error must stop
+            self.loop.call_later(0, self.cluster.node.start)  # workers start once joined
         for slot in range(self.config.worker_count()):
             self.spawn(slot)
         self.loop.call_later(Heartbeat.INTERVAL, self._check_heartbeats)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _signal_numbers())
         where = ", ".join(describe(s) for s in self.listeners)
-        log.info("chatd master listening on %s with %d workers", where, len(self.children))
-        status = f"{len(self.children)} workers on {where}"
+        count = self.config.worker_count()
+        log.info("chatd master listening on %s with %d workers", where, count)
+        status = f"{count} workers on {where}"
         run_loop(self.loop, self.notifier, status, lambda: self.stopping)
+        if self.cluster is not None:
+            self.cluster.node.close()
         log.info("chatd stopped")
-        return 0
+        return self.exit_status
+
+    def fail(self, status: int) -> None:
+        """Cannot go on (another live node has our name): stop, exiting status."""
+        self.exit_status = status
+        self._stop("a fatal error")
 
     def listeners_for(self, slot: int) -> list[socket.socket]:
         """Slot 0 has the first sockets; others an SO_REUSEPORT twin of each (same port and
@@ -106,11 +126,14 @@ class Master:
             for listener in self.listeners:
                 host, port = listener.getsockname()[:2]
                 twin = open_listener(host, port, reuse_port=True)
-                twins.append(tag(twin, protocol_of(listener)))
+                twins.append(tag(twin, protocol_of(listener), tls_of(listener)))
             self.slot_listeners[slot] = twins
         return self.slot_listeners[slot]
 
     def spawn(self, slot: int) -> None:
+        if self.cluster is not None and not self.cluster.joined:
+            return  # once joined: until then a worker would have no chat to serve
+        prefix = None if self.cluster is None else self.cluster.member_prefix(slot)
         listeners = self.listeners_for(slot)
         ours, theirs = socket.socketpair()
         heartbeat = Heartbeat(self.loop.clock())
@@ -120,12 +143,13 @@ class Master:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            os._exit(self._be_worker(slot, theirs, listeners, heartbeat))
+            os._exit(self._be_worker(slot, theirs, listeners, heartbeat, prefix))
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
-        self.hub.add(slot, first=encode(State(self.chat.snapshot())))
+        self.hub.add(slot, first=encode(State(self.chat.snapshot())), prefix=prefix)
         child = Child(slot, pid, ours, heartbeat, self.loop.clock())
+        child.prefix = prefix
         self.children[slot] = child
         self.loop.register(ours, READ, lambda mask: self._on_child(child, mask))
         log.info("worker %d started: pid %d", slot, pid)
@@ -136,6 +160,7 @@ class Master:
         link: socket.socket,
         listeners: list[socket.socket],
         heartbeat: Heartbeat,
+        prefix: str | None,
     ) -> int:
         """In the child: drop the master's state, then run one worker loop."""
         from .runner import Runner
@@ -152,7 +177,9 @@ class Master:
             for other in {id(s): s for ls in self.slot_listeners.values() for s in ls}.values():
                 if other not in listeners:
                     other.close()
-            runner = Runner(self.config, listeners, self.overrides, True, link, slot, heartbeat)
+            runner = Runner(
+                self.config, listeners, self.overrides, True, link, slot, heartbeat, prefix
+            )
             return runner.run()
         except BaseException:
             traceback.print_exc()
@@ -256,7 +283,7 @@ class Master:
                 break
             self._reap(pid, status)
         if self.stopping and not self.children:
-            self.loop.stop()
+            self._finish()
 
     def _reap(self, pid: int, status: int) -> None:
         child = next((c for c in self.children.values() if c.pid == pid), None)
@@ -273,7 +300,14 @@ class Master:
             log.info("worker %d stopped (%s)", child.slot, how)
             return
         log.warning("worker %d (pid %d) %s", child.slot, pid, how)
-        self.hub.announce(Gone(child.slot, "connection lost"))
+        if self.cluster is None:
+            self.hub.announce(Gone(child.slot, "connection lost"))
+        elif self.cluster.joined:  # else it was evicted: its users went with the node
+            gone = self.cluster.gone(child.prefix or "")
+            if gone is not None:
+                self.hub.announce(gone)
+        else:
+            return  # started again once joined
         if child.slot < self.config.worker_count():
             quick = self.loop.clock() - child.started < RESPAWN_BACKOFF
             if quick:  # crashing at start: do not spin
@@ -301,7 +335,13 @@ class Master:
             self._kill(child, signal.SIGTERM)
         self.loop.call_later(GRACE, self._force_stop)
         if not self.children:
-            self.loop.stop()
+            self._finish()
+
+    def _finish(self) -> None:
+        """Every worker is gone: stop (a cluster's node says so to the others first)."""
+        if self.cluster is not None:
+            return self.cluster.node.finish(self.loop.stop)
+        self.loop.stop()
 
     def _force_stop(self) -> None:
         for child in self.children.values():
@@ -347,6 +387,9 @@ class Master:
 
     def _keep_address(self, new: cfg.Config) -> cfg.Config:
         old = self.config
+        if new.cluster != old.cluster:
+            log.warning("SIGHUP: a change of cluster takes a restart")
+            new = dataclasses.replace(new, cluster=old.cluster)
         if (new.bind, new.port) == (old.bind, old.port):
             return new
         if self.inherited:

@@ -16,6 +16,8 @@ from typing import Any
 from . import config as cfg
 from . import logs, reload, systemd
 from .bus import HubLink
+from .clusterevents import Dropped, Evict, Pause, disconnects
+from .core.intents import Intent
 from .loop import Loop, raise_nofile_limit
 from .server import Server
 from .sockets import describe, open_listener, release_claims
@@ -36,6 +38,7 @@ class Runner:
         link: socket.socket | None = None,
         worker: int = 0,
         heartbeat: Heartbeat | None = None,
+        member_prefix: str | None = None,
     ) -> None:
         self.overrides = overrides
         self.inherited = inherited  # the listeners are systemd's or the master's
@@ -43,12 +46,41 @@ class Runner:
         self.loop = Loop()
         bus = HubLink() if link is not None else None
         self.server = Server(config, self.loop, listeners, bus, worker)
+        self.paused = {"bus": False, "cluster": False}  # why input is paused, if it is
         if link is not None:  # a worker: chat events go through the master's hub
             server = self.server
-            LinkSocket(self.loop, link, bus, server.shutdown, server.pause_input)  # type: ignore[arg-type]
+            LinkSocket(self.loop, link, bus, server.shutdown, self._bus_congested)  # type: ignore[arg-type]
+        if member_prefix is not None:  # a worker of a cluster's node
+            self.server.member_prefix = member_prefix
+            self.server.bus.deliver = self._cluster_event
         if heartbeat is not None:
             heartbeat.keep(self.loop)
         self.notifier = systemd.Notifier()
+
+    def _bus_congested(self, congested: bool) -> None:
+        self._pause("bus", congested)
+
+    def _pause(self, why: str, paused: bool) -> None:
+        """Input stops while the bus or the cluster's Redis is backed up, and resumes
+        only once neither is."""
+        was = any(self.paused.values())
+        self.paused[why] = paused
+        if any(self.paused.values()) != was:
+            self.server.pause_input(not was)
+
+    def _cluster_event(self, event: Intent) -> None:
+        """A cluster's kinds of event, then the rest as on one host."""
+        kind = event.__class__
+        if kind is Dropped:
+            for disconnect in disconnects(self.server.chat, event):  # type: ignore[arg-type]
+                self.server.apply(disconnect)
+        elif kind is Evict:
+            log.warning("evicting every client: %s", event.notice)  # type: ignore[union-attr]
+            self.server.shutdown(notice=event.notice)  # type: ignore[union-attr]
+        elif kind is Pause:
+            self._pause("cluster", event.paused)  # type: ignore[union-attr]
+        else:
+            self.server.apply(event)
 
     @property
     def config(self) -> cfg.Config:
@@ -109,7 +141,10 @@ class Runner:
         """Listens on a changed address; if that fails, the old one stays."""
         old = self.config
         if new.listeners() == old.listeners():
-            return new
+            if new.listeners_tls() == old.listeners_tls():
+                return new
+            log.warning("SIGHUP: turning TLS on or off for a listener takes a restart")
+            return dataclasses.replace(new, listen=old.listen)
         if new.listen is not None or old.listen is not None:
             log.warning("SIGHUP: a change of listen (or to or from it) takes a restart")
             return dataclasses.replace(new, bind=old.bind, port=old.port, listen=old.listen)

@@ -15,20 +15,25 @@ import logging
 import selectors
 import socket
 
-from . import __version__, logs, reload
+from . import __version__, logs, reload, watch
 from .acceptor import Acceptor
+from .admission import Pending
 from .bus import Bus, LocalBus
 from .config import Config
-from .connection import CLOSED, IDLE, SHUTDOWN, Connection
+from .connection import CLOSED, SHUTDOWN, Connection
 from .core import intents as i
 from .core import outcomes as o
 from .core.chat import REPLICATED, Chat, CoreSettings
 from .delivery import Delivery, Session
+from .linedoor import LineDoor
 from .loop import Loop, Timer
+from .peeraddr import limit_key
 from .proto.irc import IrcFront, IrcSettings
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
-from .sockets import tune_client_socket
+from .sockets import protocol_of, tune_client_socket
+from .tlsconn import TlsConnection
+from .tlsserve import TlsServing
 from .writer import Writer
 
 log = logging.getLogger("chatd.server")
@@ -46,19 +51,34 @@ def chat_settings(config: Config) -> CoreSettings:
     return CoreSettings(
         max_clients=config.max_clients,
         max_clients_per_ip=config.max_clients_per_ip,
+        ipv6_prefix_length=config.ipv6_prefix_length,
         default_room=config.default_room,
     )
 
 
 def line_settings(config: Config) -> LineSettings:
-    return LineSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+    return LineSettings(
+        server_name=config.server_name,
+        motd=config.motd,
+        version=__version__,
+        password=bool(config.server_password),
+    )
 
 
 def irc_settings(config: Config) -> IrcSettings:
-    return IrcSettings(server_name=config.server_name, motd=config.motd, version=__version__)
+    return IrcSettings(
+        server_name=config.server_name,
+        motd=config.motd,
+        version=__version__,
+        password=config.server_password or "",
+    )
 
 
-class Server(Writer):
+def watch_limits(config: Config) -> watch.Limits:
+    return watch.Limits(idle=config.idle_timeout, ping=config.irc_ping_interval)
+
+
+class Server(Writer, TlsServing):
     def __init__(
         self,
         config: Config,
@@ -83,9 +103,14 @@ class Server(Writer):
         self.acceptor = Acceptor(loop, self.adopt, lambda: len(self.clients))
         self.clients: dict[int, Connection] = {}  # by fd
         self.worker = worker
+        self.member_prefix = f"{worker}:"  # a cluster's are longer: unique cluster-wide
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
         self.bus.deliver = self.apply
+        self.pending = Pending()  # connections not in the chat yet (registering, /pass)
+        self.door = LineDoor(self.line, self.pending, self.bus.publish, self._irc_port)
+        self.door.secret = config.server_password
+        self.limits = watch_limits(config)
         self.leaving: list[Connection] = []  # clients to disconnect after this event
         self.lingering: set[Connection] = set()  # gone from the chat, output still flushing
         self.shutting_down = False
@@ -93,6 +118,7 @@ class Server(Writer):
         self.exit_status = 0
         self._last_burst = 0.0
         self._trim_timer: Timer | None = None
+        self.init_tls(config)
         loop.on_tick(self.end_of_tick)
         self.replace_listeners(list(listeners))
 
@@ -115,11 +141,13 @@ class Server(Writer):
         self.delivery.log_messages = config.log_messages
         self.config = config
         self.max_send_buffer = config.max_send_buffer
+        self.reload_tls(config)
+        self.limits = watch_limits(config)
+        self.door.secret = config.server_password
         for conn in self.clients.values():
             if conn.front is self.line:  # IRC lines are 512 bytes, whatever the config says
                 conn.parser.max_line = config.max_line_bytes  # type: ignore[union-attr]
-            if conn.reason is None and not conn.held_back:
-                self._arm_idle(conn)
+            self._rearm(conn)  # the deadlines may be nearer now
 
     @property
     def listeners(self) -> list[socket.socket]:
@@ -130,42 +158,87 @@ class Server(Writer):
 
     # Clients.
 
-    def adopt(self, sock: socket.socket, ip: str, protocol: str = "line") -> Connection | None:
+    def adopt(
+        self, sock: socket.socket, ip: str, protocol: str = "line", tls: bool = False
+    ) -> Connection | None:
         """Takes a connected socket as a new client; the chat admits it or turns it away
         when the connect event is applied (limits hold across all workers).
 
         A line client connects at once and is greeted; an IRC client is only a session
-        of the IRC front-end until it registers (NICK and USER), and then connects."""
-        irc = protocol == "irc"
-        front: LineFront | IrcFront = self.irc if irc else self.line
+        of the IRC front-end until it registers (NICK and USER), and then connects.  A
+        TLS client does either once its handshake is done (tlsserve.py)."""
+        front: LineFront | IrcFront = self.irc if protocol == "irc" else self.line
         if self.shutting_down:
-            _refuse(sock, front.error("server shutting down"))
+            _refuse(sock, b"" if tls else front.error("server shutting down"))
             return None
+        if tls:
+            return self.adopt_tls(sock, ip, front)
+        # Connections not in the chat yet are this process's to count; otherwise the
+        # chat refuses when the connect event is applied.
+        if protocol == "irc" or self.config.server_password or self.pending or self.handshaking:
+            refusal = self._over_limit(ip)
+            if refusal is not None:
+                log.info("refused a client from %s: %s", ip, self.line.refusal_text(refusal))
+                _refuse(sock, front.refusal(refusal))
+                return None
         tune_client_socket(sock)
+        conn = Connection(sock, ip, *self._connection_args(front, False))
+        self.clients[conn.fd] = conn
+        conn.events = READ
+        self.loop.register(sock, READ, conn)
+        self._start(conn)
+        return conn
+
+    def _connection_args(self, front: LineFront | IrcFront, tls: bool) -> tuple:  # type: ignore[type-arg]
+        """Connection's arguments after the socket and the IP."""
         self._ids += 1
-        conn = Connection(
-            sock,
-            ip,
+        return (
             self.loop.clock(),
-            f"{self.worker}:{self._ids}",
+            f"{self.member_prefix}{self._ids}",
             front,
             self.delivery,
             self.leaving,
-            self.on_ready,
+            self.on_tls_ready if tls else self.on_ready,
             self.config.max_line_bytes,
             self.config.flood_burst,
-            IrcFramer() if irc else None,
+            IrcFramer() if front is self.irc else None,
         )
-        self.clients[conn.fd] = conn
+
+    def _start(self, conn: Connection) -> None:
         self.delivery.add(conn)
-        conn.events = READ
-        self.loop.register(sock, READ, conn)
+        irc = conn.front is self.irc
+        registering = irc or bool(self.config.server_password)
+        if registering:
+            deadline = conn.last_active + self.config.registration_timeout
+            self.pending.add(conn, self._limit_key(conn.ip), deadline)
         if irc:
-            self.irc.open(conn.id, ip)
-            self._arm_idle(conn)  # not welcomed yet, but silence still ends it
+            self.irc.open(conn.id, conn.ip)
         else:
-            self.bus.publish(i.Connect(conn.id, ip, front.protocol, lobby=True))
-        return conn
+            self.door.open(conn)
+        if registering:
+            self._arm_idle(conn)  # not welcomed yet, but its registration time runs
+
+    def _over_limit(self, ip: str) -> o.Refused | None:
+        """A connection not in the chat yet (registering, owing /pass, in its TLS
+        handshake) holds a slot as well: counted here, locally (the chat counts its users
+        across workers)."""
+        chat = self.chat
+        key = self._limit_key(ip)
+        why = self.pending.refusal(
+            key,
+            len(chat) + self.handshaking,
+            chat.per_ip.get(key, 0) + self.handshakes.get(key, 0),
+            chat.settings.max_clients,
+            chat.settings.max_clients_per_ip,
+        )
+        return None if why is None else o.Refused("", *why)
+
+    def _limit_key(self, ip: str) -> str:
+        return limit_key(ip, self.chat.settings.ipv6_prefix_length)
+
+    def _irc_port(self) -> int | None:
+        ports = [s.getsockname()[1] for s in self.listeners if protocol_of(s) == "irc"]
+        return ports[0] if ports else None
 
     # Events, in the bus's order: the same in every replica of the chat.
 
@@ -182,7 +255,7 @@ class Server(Writer):
     # What the chat's outcomes ask of our connections (local sessions are Connections).
 
     def _welcomed(self, session: Session) -> None:
-        self._arm_idle(session)  # type: ignore[arg-type]
+        self._rearm(session)  # type: ignore[arg-type]  # registered: other deadlines now
 
     def _bye(self, session: Session, reason: str) -> None:
         session.close(reason)  # type: ignore[attr-defined]  # our sessions are Connections
@@ -214,7 +287,9 @@ class Server(Writer):
         if not data:
             conn.close(CLOSED)
             return
-        conn.last_active = self.loop.clock()
+        now = conn.last_heard = self.loop.clock()
+        if conn.front is self.line:  # an IRC user's PING and PONG are no activity
+            conn.last_active = now
         conn.parser.feed(data)
         self._deliver(conn)
 
@@ -228,12 +303,17 @@ class Server(Writer):
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         line = conn.front is self.line
+        spent = len(items)
+        if line and self.door.watching(conn):
+            items = self.door.items(conn, items)
+            if items is None:
+                return  # sent away (IRC, HTTP, no password)
         if not (self._line_items(conn, items) if line else self._irc_items(conn, items)):
             return  # it quit: the rest goes nowhere
         if rate:
-            conn.tokens -= len(items)
+            conn.tokens -= spent
             more = parser.has_line() if line else parser.has_item()  # type: ignore[union-attr]
-            if len(items) == budget and more:
+            if spent == budget and more:
                 self._hold_back(conn)
 
     def _line_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
@@ -259,17 +339,25 @@ class Server(Writer):
         publish = self.bus.publish
         feed = self.irc.feed
         uid = conn.id
-        for item in items:
-            intents, replies = feed(uid, item)
-            if replies:
-                self.delivery.send_lines(conn, replies)
-                if any(r.startswith(b"ERROR ") for r in replies):
-                    conn.close(CLOSED)
-            for intent in intents:
-                publish(intent)
-            if conn.reason is not None:
-                return False
-        return True
+        session = self.irc.sessions[uid]
+        try:
+            for item in items:
+                intents, replies = feed(uid, item)
+                if replies:
+                    self.delivery.send_lines(conn, replies)
+                    if any(r.startswith(b"ERROR ") for r in replies):
+                        conn.close(CLOSED)
+                if session.connected and conn in self.pending:
+                    self.pending.discard(conn)  # registered: the chat counts it now
+                for intent in intents:
+                    publish(intent)
+                if conn.reason is not None:
+                    return False
+            return True
+        finally:
+            if session.active:
+                session.active = False
+                conn.last_active = self.loop.clock()
 
     def _hold_back(self, conn: Connection) -> None:
         """Flood control: stop reading this client and replay its input at flood_rate.
@@ -295,7 +383,8 @@ class Server(Writer):
         self._deliver(conn)
         if not conn.held_back and conn.reason is None:
             conn.reading = True
-            conn.last_active = self.loop.clock()  # not read meanwhile: silence proves nothing
+            # Not read meanwhile: silence proves nothing.
+            conn.last_active = conn.last_heard = self.loop.clock()
             self._update_events(conn)
             self._arm_idle(conn)
         if self.leaving:
@@ -320,6 +409,8 @@ class Server(Writer):
         # Write interest only once a write left bytes behind (out_size counts those).
         reading = conn.reading and conn.reason is None and not self.input_paused
         want = (READ if reading else 0) | (WRITE if conn.out_size else 0)
+        if conn.__class__ is TlsConnection:
+            want = self.tls_events(conn, reading)  # type: ignore[arg-type]
         if want == conn.events:
             return
         if conn.events == 0:
@@ -330,27 +421,39 @@ class Server(Writer):
             self.loop.modify(conn.sock, want, conn)
         conn.events = want
 
-    # Timers.
+    # Timers: one per connection, for its registration, idle and ping deadlines (watch.py).
 
     def _arm_idle(self, conn: Connection) -> None:
-        timeout = self.config.idle_timeout
-        if timeout and conn.timer is None:
-            conn.timer = self.loop.call_at(conn.last_active + timeout, lambda: self._idle(conn))
+        if conn.timer is None:
+            irc = conn.front is self.irc
+            when = watch.due(conn, self.limits, self.pending.deadline(conn), irc)
+            if when is not None:
+                conn.timer = self.loop.call_at(when, lambda: self._idle(conn))
+
+    def _rearm(self, conn: Connection) -> None:
+        """After a change of deadlines; a held-back client's timer is the flood one."""
+        if conn.reason is None and not conn.held_back:
+            self._cancel_timer(conn)
+            self._arm_idle(conn)
 
     def _idle(self, conn: Connection) -> None:
         """Rearms itself lazily, so an active client costs nothing per line."""
         conn.timer = None
-        timeout = self.config.idle_timeout
-        if conn.reason is not None or not timeout or conn.held_back:
+        if conn.reason is not None or conn.held_back:
             return
+        now = self.loop.clock()
         if self.input_paused:  # we are not reading: silence proves nothing
-            conn.last_active = self.loop.clock()
-        if self.loop.clock() - conn.last_active >= timeout:
-            conn.send(conn.front.error("idle timeout"))
-            conn.close(IDLE)
+            conn.last_active = conn.last_heard = now
+        irc = conn.front is self.irc
+        what = watch.check(conn, now, self.limits, self.pending.deadline(conn), irc)
+        if what == watch.PING:
+            conn.send(self.irc.ping())
+        elif what is not None:
+            conn.send(self.irc.closing(conn.ip, what) if irc else conn.front.error(what.lower()))
+            conn.close(what)
             self.process_leaving()
-        else:
-            self._arm_idle(conn)
+            return
+        self._arm_idle(conn)
 
     @staticmethod
     def _cancel_timer(conn: Connection) -> None:
@@ -389,6 +492,8 @@ class Server(Writer):
             return
         del self.clients[conn.fd]
         self.lingering.discard(conn)
+        self.pending.discard(conn)
+        self.door.forget(conn)
         self._cancel_timer(conn)
         if conn.events:
             self.loop.unregister(conn.sock)
@@ -400,14 +505,15 @@ class Server(Writer):
 
     # Shutdown.
 
-    def shutdown(self, grace: float = 3.0) -> None:
+    def shutdown(self, grace: float = 3.0, notice: str = "server shutting down") -> None:
         """The contract's graceful stop: tell everyone, flush (bounded), then stop."""
         if self.shutting_down:
             return
         self.shutting_down = True
         log.info("shutting down: %d clients", len(self.clients))
         self.replace_listeners([])
-        self.delivery.notify_all("server shutting down")
+        self.end_handshakes()
+        self.delivery.notify_all(notice)
         for conn in list(self.clients.values()):
             conn.reason = conn.reason or SHUTDOWN
             self._cancel_timer(conn)

@@ -7,21 +7,30 @@ import errno
 import socket
 import weakref
 
+from .peeraddr import with_port
+
 _claims: dict[int, socket.socket] = {}  # by port: held while this process listens there
 # The protocol a listener speaks travels with the socket object (to workers too), so
 # every list of listeners stays a list of sockets; an untagged one speaks the line protocol.
 _protocols: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
+_tls: weakref.WeakSet[socket.socket] = weakref.WeakSet()  # listeners whose clients speak TLS
 PROTOCOLS = ("line", "irc")
 
 
-def tag(sock: socket.socket, protocol: str) -> socket.socket:
-    """Marks a listener as speaking protocol ("line" or "irc")."""
+def tag(sock: socket.socket, protocol: str, tls: bool = False) -> socket.socket:
+    """Marks a listener as speaking protocol ("line" or "irc"), over TLS if tls."""
     _protocols[sock] = protocol
+    if tls:
+        _tls.add(sock)
     return sock
 
 
 def protocol_of(sock: socket.socket) -> str:
     return _protocols.get(sock, "line")
+
+
+def tls_of(sock: socket.socket) -> bool:
+    return sock in _tls
 
 
 def open_listener(
@@ -52,6 +61,8 @@ def _listen(bind: str, port: int, reuse_port: bool, claim_chosen: bool) -> socke
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
+            # Explicitly off, whatever net.ipv6.bindv6only says (1 on some systems): '::'
+            # is one socket for IPv4 and IPv6, its IPv4 clients as ::ffff:a.b.c.d (peeraddr).
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((bind, port))
         chosen = sock.getsockname()[1]
@@ -72,7 +83,8 @@ def claim_port(port: int) -> socket.socket:
     Abstract names need no file and vanish with the process (no stale lock after a
     crash), and like ports they belong to the network namespace.  The name is the port
     alone, not the address: '::' takes IPv4 too and a wildcard overlaps every address,
-    so two chatds on one port would share clients whatever addresses they name."""
+    so two chatds on one port would share clients whatever addresses they name.  One
+    chatd's listeners may share a port (127.0.0.1 and ::1, say): it claims it once."""
     lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         lock.bind(f"\0chatd-listen:{port}")
@@ -122,9 +134,9 @@ def tune_client_socket(sock: socket.socket) -> None:
 def describe(sock: socket.socket) -> str:
     """host:port of a listening socket, for the logs and sd_notify's STATUS; an IRC
     listener says so after it."""
-    host, port = sock.getsockname()[:2]
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return where if protocol_of(sock) == "line" else f"{where} ({protocol_of(sock)})"
+    where = with_port(*sock.getsockname()[:2])
+    kinds = [k for k in (protocol_of(sock), "tls" if tls_of(sock) else "") if k != "line" and k]
+    return f"{where} ({', '.join(kinds)})" if kinds else where
 
 
 def recv_ready(sock: socket.socket, size: int = 1 << 20) -> bytes | None:

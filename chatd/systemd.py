@@ -101,11 +101,18 @@ def listen_fds(environ: dict[str, str] | None = None, unset: bool = True) -> lis
         os.set_inheritable(fd, False)
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
-        # FileDescriptorName=irc in a socket unit: that socket speaks IRC; any other
-        # name (the default is the unit's name) speaks the line protocol.
         name = names[n] if n < len(names) else ""
-        sockets.append(tag(sock, "irc" if name == "irc" else "line"))
+        sockets.append(tag(sock, *protocol_named(name)))
     return sockets
+
+
+def protocol_named(name: str) -> tuple[str, bool]:
+    """What a socket unit's FileDescriptorName= asks for: irc, irc-tls, line-tls; any
+    other name (the default is the unit's name) speaks the line protocol in the clear."""
+    protocol, _, tls = name.partition("-")
+    if protocol in ("irc", "line") and tls in ("", "tls"):
+        return protocol, tls == "tls"
+    return "line", False
 
 
 def under_systemd(environ: dict[str, str] | None = None) -> bool:

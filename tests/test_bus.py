@@ -163,7 +163,7 @@ def test_msg_me_who_rooms_across_workers(cluster):
     assert a.lines() == [
         "-> *bob* psst",
         "*** 2 users in #lobby: guest1, bob",
-        "*** You joined #dev (1 users: guest1)",
+        "*** You joined #dev (1 user: guest1)",
         "*** #dev (1 users)",
         "*** #lobby (1 users)",
     ]

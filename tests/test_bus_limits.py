@@ -202,7 +202,7 @@ def test_a_worker_restores_a_large_snapshot_over_its_socket():
             w.serve()
         assert peer.lines()[-2:] == [
             "*** You are guest80001",
-            "*** You joined #lobby (1 users: guest80001)",
+            "*** You joined #lobby (1 user: guest80001)",
         ]
         ours.close()
         theirs.close()

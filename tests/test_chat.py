@@ -19,7 +19,7 @@ def test_greeting_names_server_motd_nick_and_room(chat):
     assert "*** line one" in lines and "*** line two" in lines
     assert all(line.startswith("*** ") for line in lines)
     assert [line for line in lines if line.startswith("*** You are")] == ["*** You are guest1"]
-    assert lines[-1] == "*** You joined #lobby (1 users: guest1)"
+    assert lines[-1] == "*** You joined #lobby (1 user: guest1)"
 
 
 def test_second_client_sees_the_room_and_the_room_sees_it(chat):
@@ -125,7 +125,7 @@ def test_old_nick_is_free_after_a_rename(chat):
 def test_join_moves_between_rooms_with_notices(chat):
     a, b, c = join(chat, 3)
     a.say("/join dev")
-    assert a.take() == ["*** You joined #dev (1 users: guest1)"]
+    assert a.take() == ["*** You joined #dev (1 user: guest1)"]
     assert b.take() == ["*** guest1 left #lobby (joined #dev)"]
     b.say("/join #dev")
     assert a.take() == ["*** guest2 joined #dev"]
@@ -258,7 +258,7 @@ def test_empty_room_disappears_on_disconnect(chat):
 def test_custom_default_room():
     chat = World(default_room="#Main")
     a = Client(chat)
-    assert a.take()[-1] == "*** You joined #Main (1 users: guest1)"
+    assert a.take()[-1] == "*** You joined #Main (1 user: guest1)"
 
 
 def test_shutdown_tells_everyone(chat):

@@ -276,7 +276,7 @@ def test_reconnects_after_a_restart_with_nick_and_room(terms):
     assert "<alice> said into the void" not in term.text()
     with Chatd("--port", str(port), any_port=False) as second:
         term.wait(r"-- connected to 127.0.0.1 port \d+\n(.*\n)*.*You are now alice", timeout=15)
-        term.wait(r"connected to(.*\n)*.*You joined #den \(1 users: alice\)")
+        term.wait(r"connected to(.*\n)*.*You joined #den \(1 user: alice\)")
         watcher = second.connect()
         watcher.greeted()
         watcher.send("/join den")

@@ -15,7 +15,7 @@ from e2e import BIN, free_port
 pytestmark = pytest.mark.e2e
 
 SERVER = Path(__file__).with_name("tls_line_server.py")
-GREETING = "*** You are guest1\n*** You joined #lobby (1 users: guest1)\n"
+GREETING = "*** You are guest1\n*** You joined #lobby (1 user: guest1)\n"
 
 
 class LineServer:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatd import codec
+from chatd.clusterevents import CLUSTER_INTENTS
 from chatd.core import intents as i
 
 JSON_VALUES = st.recursive(
@@ -38,7 +39,7 @@ def _intents(cls: type) -> st.SearchStrategy:
     return st.builds(cls, *[FIELD[str(f.type)] for f in dataclasses.fields(cls)])
 
 
-ALL_KINDS = [*i.USER_INTENTS, *i.MASTER_INTENTS]
+ALL_KINDS = [*i.USER_INTENTS, *i.MASTER_INTENTS, *CLUSTER_INTENTS]
 
 
 def test_every_intent_type_has_a_kind_of_its_own():

@@ -159,6 +159,7 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "port": (0, 65535, False, True),
     "max_clients": (1, 1_000_000, False, True),
     "max_clients_per_ip": (0, 1_000_000, False, True),
+    "ipv6_prefix_length": (16, 128, False, True),
     "max_line_bytes": (16, 1 << 20, False, True),
     "max_send_buffer": (1024, 1 << 30, False, True),
     "flood_rate": (0.01, 10000, True, False),
@@ -166,6 +167,9 @@ BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "idle_timeout": (1, 7 * 86400, True, False),
     "workers": (1, 256, False, True),
     "worker_timeout": (1, 3600, True, False),
+    "tls_handshake_timeout": (1, 300, False, False),
+    "registration_timeout": (1, 3600, False, False),
+    "irc_ping_interval": (1, 86400, True, False),
 }
 
 

@@ -127,3 +127,13 @@ def test_ctcp_between_irc_users_passes_as_it_is():
     other.line("NOTICE ivan :\x01VERSION irssi 1.4\x01")
     assert other.take() == [":ivan!irc@10.0.0.1 PRIVMSG olga \x01VERSION\x01"]
     assert irc.take() == [":olga!irc@10.0.0.1 NOTICE ivan :\x01VERSION irssi 1.4\x01"]
+
+
+def test_a_part_without_a_message_keeps_the_line_format_s_reason():
+    w, irc, line = lobby()
+    irc.line("PART #lobby")
+    assert line.take() == ["*** ivan left #lobby (part)"]
+    irc.line("JOIN #lobby")
+    line.take()
+    irc.line("PART #lobby :off now")
+    assert line.take() == ["*** ivan left #lobby (off now)"]

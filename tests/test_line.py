@@ -272,7 +272,7 @@ def test_a_line_after_a_join_goes_to_the_new_room_across_workers(cluster):  # no
     b.send("/join dev", "hello dev", "/topic dev things", "/who")
     c.step()
     assert b.lines() == [
-        "*** You joined #dev (1 users: guest2)",
+        "*** You joined #dev (1 user: guest2)",
         "*** guest2 set the topic of #dev: dev things",
         "*** 1 users in #dev: guest2",
     ]
@@ -298,5 +298,5 @@ def test_kick_across_workers(cluster):  # noqa: F811
     assert a.lines() == ["*** usage was kicked from #dev by guest1 (bye)"]
     assert b.lines() == [
         "*** usage was kicked from #dev by guest1 (bye)",
-        "*** You joined #lobby (1 users: usage)",
+        "*** You joined #lobby (1 user: usage)",
     ]

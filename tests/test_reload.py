@@ -84,7 +84,12 @@ def test_the_event_survives_the_bus():
     new = dataclasses.replace(BASE, motd="x", workers="auto", log_file="/tmp/x.log")
     event = decode(encode(reload.event(new)))
     assert reload.config_of(event) == new
-    assert event.shared == {"max_clients": 50, "max_clients_per_ip": 20, "default_room": "lobby"}
+    assert event.shared == {
+        "max_clients": 50,
+        "max_clients_per_ip": 20,
+        "ipv6_prefix_length": 64,
+        "default_room": "lobby",
+    }
 
 
 # Every worker applies the event at its place in the order; nobody reads a file.

@@ -26,7 +26,7 @@ def test_greeting_arrives_over_the_socket_in_crlf_lines(harness):
     a = h.connect(read_greeting=False)
     raw = a.read()
     assert raw.startswith(b"*** Welcome to test")
-    assert raw.endswith(b"*** You joined #lobby (1 users: guest1)\r\n")
+    assert raw.endswith(b"*** You joined #lobby (1 user: guest1)\r\n")
     assert raw.count(b"\n") == raw.count(b"\r\n")
 
 

@@ -156,10 +156,23 @@ def test_listener_tag_picks_the_protocol_of_accepted_connections():
     h.close()
 
 
-def test_an_irc_user_past_max_clients_gets_error_and_is_closed():
+def test_an_irc_connection_past_max_clients_gets_error_and_is_closed_at_once():
     h = Harness(max_clients=1)
     line = h.connect()
     irc = irc_connect(h)
+    assert irc.lines() == ["ERROR :Closing link: server full"]
+    assert irc.closed()
+    assert not line.closed()
+    h.close()
+
+
+def test_an_irc_user_the_chat_refuses_on_registering_gets_error_and_is_closed():
+    import dataclasses
+
+    h = Harness(max_clients=2)
+    line = h.connect()
+    irc = irc_connect(h)  # its slot is held locally; the chat decides on registering
+    h.server.reconfigure(dataclasses.replace(h.config, max_clients=1))
     lines = register(h, irc, "alice")
     assert lines[-1].startswith("ERROR :Closing link: server full")
     assert irc.closed()
@@ -185,11 +198,12 @@ def test_reconfigure_leaves_irc_lines_at_512_bytes():
     h.close()
 
 
-def test_idle_timeout_ends_a_silent_unregistered_irc_connection():
-    h = Harness(idle_timeout=60)
+def test_idle_timeout_ends_a_silent_registered_irc_user():
+    h = Harness(idle_timeout=60, irc_ping_interval=0)
     irc = irc_connect(h)
+    register(h, irc, "alice")
     h.tick(61)
     h.step(2)
-    assert irc.lines() == ["ERROR :idle timeout"]
+    assert irc.lines() == ["ERROR :Closing link: 10.0.0.9 (idle timeout)"]
     assert irc.closed()
     h.close()

@@ -125,7 +125,9 @@ def test_a_killed_worker_is_replaced_and_its_users_leave():
         assert sorted(left) == sorted(f"*** {n} left #lobby (connection lost)" for n, _ in doomed)
         for _, peer in doomed:
             assert peer.eof()
-        deadline = time.monotonic() + 1.0  # replaced within a second
+        # replaced, at the latest after the respawn backoff of a worker that died young;
+        # the deadline only bounds the wait on a loaded machine
+        deadline = time.monotonic() + 10.0
         while len(workers_of(server)) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
             server.log += _read_available(server)

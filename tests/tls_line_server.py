@@ -22,7 +22,7 @@ class Client:
         self.stream = stream
         self.queue = bytearray(
             f"*** You are guest{number}\r\n"
-            f"*** You joined #lobby (1 users: guest{number})\r\n".encode()
+            f"*** You joined #lobby (1 user: guest{number})\r\n".encode()
         )
         self.partial = b""
         self.closing = False

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..peeraddr import IPV6_PREFIX_LENGTH, limit_key
 from . import intents as i
 from . import outcomes as o
 from .model import OP, User
@@ -27,6 +28,7 @@ class CoreSettings:
 
     max_clients: int = 1000
     max_clients_per_ip: int = 0  # 0: no limit
+    ipv6_prefix_length: int = IPV6_PREFIX_LENGTH  # the per-IP count's IPv6 network
     default_room: str = "lobby"
 
 
@@ -41,7 +43,7 @@ class Chat(RoomPowers):
         super().__init__()
         self.nicks: dict[str, User] = {}  # by fold(nick)
         self.by_id: dict[str, User] = {}
-        self.per_ip: dict[str, int] = {}
+        self.per_ip: dict[str, int] = {}  # by limit_key of the label
         self.guests = 0
         self.settings = CoreSettings()
         self.default_room = "#lobby"
@@ -90,8 +92,22 @@ class Chat(RoomPowers):
         default = normalise_room(settings.default_room)
         if default is None:
             raise ValueError(f"invalid default room {settings.default_room!r}")
+        recount = settings.ipv6_prefix_length != self.settings.ipv6_prefix_length
         self.settings = settings
         self.default_room = default
+        if recount:  # the users connected now count by the new prefix, and leave by it
+            self.per_ip = {}
+            for user in self.by_id.values():
+                self.count(user.label, 1)
+
+    def count(self, label: str, change: int) -> None:
+        """Counts a user from label in (change 1) or out (-1) of the per-address counts."""
+        key = limit_key(label, self.settings.ipv6_prefix_length)
+        count = self.per_ip.get(key, 0) + change
+        if count > 0:
+            self.per_ip[key] = count
+        else:
+            self.per_ip.pop(key, None)
 
     def snapshot(self) -> dict[str, Any]:
         """The shared state, for a worker that starts while others run."""
@@ -106,8 +122,10 @@ class Chat(RoomPowers):
         s = self.settings
         if len(self.nicks) >= s.max_clients:
             return "server_full", (str(s.max_clients),)
-        if s.max_clients_per_ip and self.per_ip.get(label, 0) >= s.max_clients_per_ip:
-            return "per_ip", ()
+        if s.max_clients_per_ip:
+            key = limit_key(label, s.ipv6_prefix_length)
+            if self.per_ip.get(key, 0) >= s.max_clients_per_ip:
+                return "per_ip", ()
         return None
 
     # Arriving and leaving.
@@ -120,7 +138,7 @@ class Chat(RoomPowers):
             return [o.Refused(intent.id, *refusal)]
         user = User(intent.id, intent.label, intent.protocol, intent.lobby)
         self.by_id[user.id] = user
-        self.per_ip[user.label] = self.per_ip.get(user.label, 0) + 1
+        self.count(user.label, 1)
         user.nick = self._next_guest()
         self.nicks[fold(user.nick)] = user
         out: Outcomes = [o.Welcomed(user.id, user.nick)]
@@ -144,11 +162,7 @@ class Chat(RoomPowers):
     def remove(self, user: User, reason: str) -> Outcomes:
         del self.nicks[fold(user.nick)]
         del self.by_id[user.id]
-        count = self.per_ip.get(user.label, 1) - 1
-        if count:
-            self.per_ip[user.label] = count
-        else:
-            self.per_ip.pop(user.label, None)
+        self.count(user.label, -1)
         rooms = tuple(room.name for room in user.rooms)
         for room in list(user.rooms):
             self.drop(user, room)

@@ -54,7 +54,7 @@ def restore(chat: Chat, state: dict[str, Any]) -> None:
         user.nick, user.invisible, user.away = nick, invisible, away
         chat.by_id[uid] = user
         chat.nicks[fold(nick)] = user
-        chat.per_ip[label] = chat.per_ip.get(label, 0) + 1
+        chat.count(label, 1)
         user.rooms = {rooms[name]: None for name in joined}
     for name, _, _, members in state["rooms"]:
         room = rooms[name]

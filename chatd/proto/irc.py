@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .. import protocol as p
+from ..admission import matches
 from ..core import intents as i
 from ..core.chat import Chat
 from ..core.intents import Intent
@@ -29,6 +30,7 @@ from .ircwire import Message, ParseError, TooLong, parse, render
 
 PROTOCOL = "irc"
 CAPS = ("multi-prefix",)
+KEEPALIVE = ("PING", "PONG")  # prove the connection, not the user: not activity
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class IrcSettings:
     motd: str = ""
     version: str = ""
     created: str = ""  # for 003; "": when the front-end is made
+    password: str = field(default="", repr=False)  # server_password; "": none
 
 
 @dataclass
@@ -48,11 +51,12 @@ class IrcSession:
     nick: str = ""  # the nick it asked for, then the one it has
     user: str = ""
     realname: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # what PASS gave: never shown
     cap_open: bool = False  # CAP LS/REQ seen and no CAP END yet
     caps: set[str] = field(default_factory=set)
     connected: bool = False  # the Connect intent is sent
     registered: bool = False  # the welcome burst is sent
+    active: bool = False  # sent a line other than a keep-alive since the server looked
 
     def target(self) -> str:
         return self.nick if self.registered else "*"
@@ -120,6 +124,7 @@ class IrcFront:
         """One framed line of user uid: intents for the chat, replies to send now."""
         session = self.sessions[uid]
         if isinstance(line, TooLong):
+            session.active = True
             return [], [self._numeric(session, n.ERR_INPUTTOOLONG)]
         if not line:
             return [], []
@@ -127,6 +132,8 @@ class IrcFront:
             msg = parse(line)
         except ParseError:
             return [], []
+        if msg.command not in KEEPALIVE:
+            session.active = True
         args = tuple(p.sanitise(a) for a in msg.params)
         if msg.command in ("PRIVMSG", "NOTICE") and len(args) >= 2:
             args = (*args[:-1], _ctcp_safe(msg.params[-1]))
@@ -168,7 +175,7 @@ class IrcFront:
             return [], [self._numeric(s, n.ERR_ALREADYREGISTERED)]
         if not args:
             return self._need(s, "PASS")
-        s.password = args[0]  # kept for a server password; compared by the server
+        s.password = args[0]  # compared with server_password on registering
         return [], []
 
     def _nick(self, s: IrcSession, args: tuple[str, ...]) -> Reply:
@@ -224,6 +231,12 @@ class IrcFront:
     def _try_register(self, s: IrcSession) -> Reply:
         if s.connected or not s.nick or not s.user or s.cap_open:
             return [], []
+        secret = self.settings.password
+        if secret and not matches(s.password, secret):  # no PASS, or a wrong one
+            return [], [
+                self._numeric(s, n.ERR_PASSWDMISMATCH),
+                self.closing(s.label, "Bad password"),
+            ]
         s.connected = True
         return [i.Connect(s.id, s.label, PROTOCOL, lobby=False), i.Nick(s.id, s.nick)], []
 
@@ -373,6 +386,10 @@ class IrcFront:
     def pong(self, token: str) -> bytes:
         name = self.settings.server_name
         return render(Message("PONG", (name, token or name), name))
+
+    def closing(self, label: str, reason: str) -> bytes:
+        """The ERROR that ends a connection the server closes (a timeout, a bad password)."""
+        return render(Message("ERROR", (f"Closing link: {label} ({reason})",)))
 
     def ping(self) -> bytes:
         """What the server sends a silent client to see if it is still there."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import outcomes as o
 from ..core.model import OP, TOPIC_LEN, VOICE, Room, User
 from ..core.names import NICK_LEN, ROOM_LEN, fold
+from ..peeraddr import irc_host
 from . import ircnumerics as n
 from .irctext import ERRORS, SILENT_ERRORS, Sources, fit, modes_params, text_lines
 from .ircwire import Message, render
@@ -271,7 +272,7 @@ class OwnText:
             n.RPL_WHOREPLY,
             where,
             user.protocol,
-            user.label,
+            irc_host(user.label),
             name,
             user.nick,
             state,
@@ -288,7 +289,13 @@ class OwnText:
         name = self.front.settings.server_name
         lines = [
             self._num(
-                s, n.RPL_WHOISUSER, user.nick, user.protocol, user.label, "*", text=self._real(user)
+                s,
+                n.RPL_WHOISUSER,
+                user.nick,
+                user.protocol,
+                irc_host(user.label),
+                "*",
+                text=self._real(user),
             ),
         ]
         rooms = [

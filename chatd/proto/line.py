@@ -19,7 +19,7 @@ from ..core import intents as i
 from ..core import outcomes as o
 from ..core.intents import Intent
 from ..core.outcomes import Outcome
-from .linetext import ERRORS, HELP, INFO, REASON_SHOWN, TEXT_SHOWN, modes_text
+from .linetext import ERRORS, HELP, INFO, PASS_PROMPT, REASON_SHOWN, TEXT_SHOWN, modes_text
 
 PROTOCOL = "line"
 _Say = i.Say  # made for every chat line: no module lookup for it
@@ -32,11 +32,17 @@ class LineSettings:
     server_name: str = "chatd"
     motd: str = ""
     version: str = ""
+    password: bool = False  # a server password is set (the front-end never sees it)
 
 
 def _users(count: int) -> str:
-    # The contract's exact form, "N users", whatever N.
+    # The contract's exact form for /who and /rooms, "N users", whatever N.
     return f"{count} users"
+
+
+def _joined_count(count: int) -> str:
+    # The contract's join line alone says "1 user" when alone.
+    return "1 user" if count == 1 else f"{count} users"
 
 
 class LineFront:
@@ -51,6 +57,7 @@ class LineFront:
         self.clock = clock  # the wall clock a topic is stamped with
         self.settings = LineSettings()
         self._welcome: list[bytes] = []
+        self.asked: set[str] = set()  # asked for the password: greeted in part already
         self.reconfigure(settings or LineSettings())
         self._commands: dict[str, Callable[[str, str], Intent]] = {
             "help": lambda uid, arg: i.Help(uid),
@@ -66,6 +73,9 @@ class LineFront:
             "invite": self._invite,
             "away": lambda uid, arg: i.Away(uid, arg or None),
             "mode": self._mode,
+            "pass": lambda uid, arg: i.Reject(
+                uid, "pass_given" if self.settings.password else "needless_pass", ()
+            ),
         }
         self._own: dict[type, Callable[[Any], list[bytes]]] = {
             o.Welcomed: self._welcomed,
@@ -100,7 +110,8 @@ class LineFront:
             o.Acted: lambda out: p.action(out.nick, out.text),
             o.Noticed: lambda out: p.chat(out.nick, out.text),
             o.Joined: lambda out: p.notice(f"{out.nick} joined {out.room}"),
-            o.Parted: lambda out: p.notice(f"{out.nick} left {out.room} ({out.reason})"),
+            # The contract's "(REASON)" is never empty: an IRC PART may have no message.
+            o.Parted: lambda out: p.notice(f"{out.nick} left {out.room} ({out.reason or 'part'})"),
             o.NickChanged: lambda out: p.notice(f"{out.old} is now known as {out.new}"),
             o.TopicSet: self._topic_set,
             o.Kicked: self._kicked,
@@ -233,8 +244,21 @@ class LineFront:
     def too_long(self, max_line: int) -> bytes:
         return p.too_long(max_line)
 
+    def ask_password(self, uid: str) -> list[bytes]:
+        """The greeting up to where the password comes in: server name, motd, then the
+        prompt; the rest ("You are", "You joined") once the password is given."""
+        self.asked.add(uid)
+        return [*self._welcome, p.notice(PASS_PROMPT)]
+
+    def forget(self, uid: str) -> None:
+        self.asked.discard(uid)
+
     def _welcomed(self, out: o.Welcomed) -> list[bytes]:
-        return [*self._welcome, p.notice(f"You are {out.nick}")]
+        you = p.notice(f"You are {out.nick}")
+        if self.asked and out.to in self.asked:
+            self.asked.discard(out.to)
+            return [you]
+        return [*self._welcome, you]
 
     @staticmethod
     def _whispered(out: o.Whispered, uid: str = "") -> list[bytes]:
@@ -248,10 +272,10 @@ class LineFront:
     @staticmethod
     def _names(out: o.Names) -> list[bytes]:
         names = ", ".join(nick for _, nick in out.members)
-        count = _users(len(out.members))
         if out.joined:
+            count = _joined_count(len(out.members))
             return [p.notice(f"You joined {out.room} ({count}: {names})")]
-        return [p.notice(f"{count} in {out.room}: {names}")]
+        return [p.notice(f"{_users(len(out.members))} in {out.room}: {names}")]
 
     @staticmethod
     def _topic_is(out: o.TopicIs) -> list[bytes]:

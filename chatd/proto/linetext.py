@@ -39,7 +39,17 @@ USAGE = {
     "kick": "/kick NICK [REASON]",
     "invite": "/invite NICK [ROOM]",
     "mode": "/mode [+-MODES [ARGS]]",
+    "pass": "/pass PASSWORD",
 }
+
+# server_password: what a line client sees before it gives the password.
+PASS_PROMPT = "This server needs a password: send /pass PASSWORD"
+PASS_FIRST = "send the password first: /pass PASSWORD"
+PASS_CLOSING = "wrong password; closing the connection"
+
+
+def wrong_password(left: int) -> str:
+    return f"wrong password ({left} {'try' if left == 1 else 'tries'} left)"
 
 
 def _q(text: str) -> str:
@@ -76,6 +86,8 @@ ERRORS: dict[str, Callable[..., str]] = {
     "need_arg": lambda letter, arg, target: f"mode {_q(letter)} needs a valid argument",
     "ban_list_full": lambda letter, arg, room: f"the ban list of {room} is full",
     "users_dont_match": lambda nick: "you can change only your own modes",
+    "needless_pass": lambda: "this server needs no password",
+    "pass_given": lambda: "you gave the password already",
 }
 
 INFO: dict[str, Callable[..., str]] = {

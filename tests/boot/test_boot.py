@@ -366,6 +366,71 @@ print(list(la)[-1], flush=True)
     assert machine.active("chatd") == "inactive"
 
 
+TLS_CONFIG = """listen:
+  - {protocol: line, port: 5000}
+  - {protocol: line, port: 5001, tls: true}
+tls_cert: /etc/chatd-tls/chatd.crt
+tls_key: credential:chatd.key
+"""
+TLS_DROPIN = (
+    "[Service]\n"
+    "LoadCredential=chatd.key:/etc/ssl/private/chatd.key\n"
+    "ExecStart=\n"
+    "ExecStart=/usr/local/bin/chatd --config /etc/chatd-tls.yaml --foreground\n"
+)
+
+
+def test_a_tls_listener_gets_its_key_as_a_credential(machine, staging):
+    """The dynamic user cannot read /etc/ssl/private: the key reaches chatd only through
+    LoadCredential= and `tls_key: credential:chatd.key`; openssl s_client then chats."""
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost")
+    pem = staging / "tls"
+    pem.mkdir(exist_ok=True)
+    ca.cert_pem.write_to_path(str(pem / "ca.pem"))
+    leaf.cert_chain_pems[0].write_to_path(str(pem / "chatd.crt"))
+    leaf.private_key_pem.write_to_path(str(pem / "chatd.key"))
+    dropin = "/run/systemd/system/chatd.service.d"
+    machine.sh(
+        "install -d /etc/chatd-tls && install -m 0644 /staging/tls/chatd.crt /etc/chatd-tls/"
+        " && install -d -m 0700 /etc/ssl/private"
+        " && install -m 0600 /staging/tls/chatd.key /etc/ssl/private/chatd.key"
+        f" && printf '%s' '{TLS_CONFIG}' > /etc/chatd-tls.yaml"
+        f" && mkdir -p {dropin} && printf '%s' '{TLS_DROPIN}' > {dropin}/tls.conf"
+    )
+    machine.run("systemctl", "daemon-reload")
+    try:
+        machine.run("systemctl", "stop", "chatd.socket", "chatd")
+        machine.run("systemctl", "start", "chatd")
+        assert machine.active() == "active"
+        out = machine.python(
+            CLIENT
+            + """
+import subprocess
+a, la = connect()
+next(l for l in la if l.startswith("*** You joined"))
+tls = subprocess.Popen(
+    ["openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile", "/staging/tls/ca.pem",
+     "-servername", "localhost", "-connect", "127.0.0.1:5001"],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+)
+tls.stdin.write(b"/nick secure\\nhello over tls\\n")
+tls.stdin.flush()
+print(next(l for l in la if l.startswith("<")))
+tls.kill()
+"""
+        )
+        assert out.strip() == "<secure> hello over tls"
+        journal = machine.run("journalctl", "-u", "chatd", "--no-pager", "-o", "cat").stdout
+        assert "127.0.0.1:5001 (tls)" in journal
+    finally:
+        machine.run("rm", "-r", dropin)
+        machine.run("systemctl", "daemon-reload")
+        machine.run("systemctl", "stop", "chatd", check=False)
+
+
 def test_make_install_into_a_staging_directory_and_uninstall(staging, tmp_path):
     """GNU-style staging: DESTDIR never leaks into what is installed."""
     stage = tmp_path / "stage"
