@@ -14,7 +14,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from . import cgen, tlsbench
+from . import cgen, clusterbench, tlsbench
 from .generator import Result
 from .scenarios import NEEDS_IRC, NEEDS_LINE_AND_IRC, NEEDS_ROOMS, ROOMS, SCENARIOS
 from .targets import TARGETS, workdir
@@ -234,6 +234,8 @@ def run(args: argparse.Namespace, save: Any = None) -> list[Result]:
 
 
 def _runs_on(scenario: str, server: str, options: dict[str, Any]) -> bool:
+    if "cluster" in options:  # chatd's alone, on redis-server (bench/clusterbench.py)
+        return clusterbench.runs_on(server)
     if "workers" in options and server not in ("chatd", "baseline"):
         return False  # a chatd setting: the peers have no such thing
     if "tls" in options and server not in ("chatd", "ncat"):

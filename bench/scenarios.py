@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import cgen, generator
+from .clusterbench import cluster
 from .generator import Load, Pool, Result, latency, process_cpu, stamp_line
 from .targets import Target
 from .tlsbench import fanout_tls
@@ -251,6 +252,7 @@ SCENARIOS: dict[str, tuple[Any, int, dict[str, object]]] = {
     "workersauto": (fanout, 500, {"workers": "auto"}),
     # fan-out 100 over TLS (bench/tlsbench.py), chatd's plain figure from the same run.
     "tls": (fanout_tls, 100, {"tls": True}),
+    "cluster": (cluster, 500, {"cluster": True}),  # two nodes and one (bench/clusterbench.py)
 }
 # Scenarios that need a server with rooms (ncat --chat has one).
 NEEDS_ROOMS = {"rooms"}
