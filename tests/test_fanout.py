@@ -205,7 +205,7 @@ def test_a_member_that_leaves_mid_tick_keeps_what_came_before():
     b.says("/join other")
     a.says("after")
     net.tick()
-    assert b.read() == b"<guest1> before\r\n*** You joined #other (1 users: guest2)\r\n"
+    assert b.read() == b"<guest1> before\r\n*** You joined #other (1 user: guest2)\r\n"
     assert c.read() == (
         b"<guest1> before\r\n*** guest2 left #lobby (joined #other)\r\n<guest1> after\r\n"
     )
