@@ -15,20 +15,36 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from . import reload
 from .bus import Event, Hub, encode
 from .cluster import ClusterNode, Hooks
 from .clusterevents import Dropped, Evict, Pause, disconnects
+from .config import Config
 from .core.chat import Chat
 from .core.intents import Intent, Settings
+from .loop import Loop
 from .server import chat_settings
 
-if TYPE_CHECKING:
-    from .master import Master
-
 log = logging.getLogger("chatd.cluster")
+
+
+class Master(Protocol):
+    """What the hub needs of the master that owns it (chatd.master.Master): named here so
+    the hub, below the master, does not import it."""
+
+    config: Config
+    loop: Loop
+    chat: Chat
+    children: Mapping[int, Any]
+
+    def spawn(self, slot: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def fail(self, status: int) -> None: ...
 
 
 class ClusterHub(Hub):
