@@ -25,6 +25,7 @@ from ..core.names import fold, valid_nick, valid_room
 from ..core.outcomes import Outcome
 from . import ircchanops as chanops
 from . import ircnumerics as n
+from .ircinput import room_privmsg
 from .ircreply import AWAY_LEN, MAX_TARGETS, OwnText, middle
 from .irctext import ACTION_START, CTCP, RoomText, Sources
 from .ircwire import Message, ParseError, TooLong, parse, render
@@ -131,6 +132,15 @@ class IrcFront:
             return [], [self._numeric(session, n.ERR_INPUTTOOLONG)]
         if not line:
             return [], []
+        if session.registered:
+            said = room_privmsg(uid, line)
+            if said is not None:
+                session.active = True
+                return [said], []
+        return self.general(session, line)
+
+    def general(self, session: IrcSession, line: bytes) -> Reply:
+        """Any line, through the parser and the command's handler."""
         try:
             msg = parse(line)
         except ParseError:

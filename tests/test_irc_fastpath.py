@@ -1,0 +1,72 @@
+"""The short way for "PRIVMSG #room :text" gives what the general parser and handler give,
+for every line it takes; everything else is left to the general way."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ircmem import IrcClient, IrcWorld  # noqa: E402
+
+from chatd.proto.ircinput import room_privmsg  # noqa: E402
+
+PIECES = st.sampled_from(
+    [b"#r", b"#", b" ", b":", b",", b"\x01", b"\0", b"\x1b[31m", b"\xc3", b"\xa9", b"a", b"#b"]
+)
+
+
+def world() -> tuple[IrcWorld, IrcClient]:
+    w = IrcWorld()
+    alice = IrcClient(w)
+    alice.register("alice")
+    alice.line("JOIN #r")
+    alice.take()
+    return w, alice
+
+
+W, ALICE = world()
+
+
+@given(st.lists(st.one_of(PIECES, st.binary(max_size=6)), max_size=12).map(b"".join))
+@example(b"#r :hello")
+@example(b"#r ::)")
+@example(b"#r :a :b")
+@example(b"#r x :y")
+@example(b"#r,#b :hi")
+@example(b"#r :\x01ACTION waves\x01")
+@example(b"#r :\x1b[31m")
+@example(b"#r :\xc3\0\xa9")
+@example(b"#r  :two spaces")
+@example(b"# :x")
+def test_the_short_way_agrees_with_the_general_way(rest: bytes) -> None:
+    line = b"PRIVMSG " + rest
+    if b"\r" in line or b"\n" in line:
+        return  # the framer never hands such a line over
+    session = W.irc.sessions[ALICE.id]
+    short = room_privmsg(ALICE.id, line)
+    if short is None:
+        return
+    assert W.irc.general(session, line) == ([short], [])
+
+
+def test_the_short_way_is_taken_for_a_room_line_and_not_for_others() -> None:
+    assert room_privmsg("u", b"PRIVMSG #r :hello") is not None
+    for line in (
+        b"PRIVMSG #r,#b :hi",  # targets
+        b"PRIVMSG #r :\x01ACTION waves\x01",  # CTCP
+        b"PRIVMSG #r :\x1b",  # nothing left once sanitised: the general way says 412
+        b"PRIVMSG #r hello",  # no colon
+        b"PRIVMSG #r :a\0b",  # NUL
+    ):
+        assert room_privmsg("u", line) is None, line
+
+
+def test_an_unregistered_client_still_gets_451() -> None:
+    w = IrcWorld()
+    c = IrcClient(w)
+    c.line("PRIVMSG #r :hello")
+    assert [line.split()[1] for line in c.take()] == ["451"]
