@@ -376,6 +376,11 @@ def test_replicas_that_apply_the_same_intents_agree(intents):
         assert all(user in room.members for room in user.rooms)
     for room in one.rooms.values():
         assert room.members and all(room in u.rooms for u in room.members)
+        # The member list kept between joins says what the members say now.
+        fresh = tuple(
+            ("@" if f & 1 else "+" if f & 2 else "", u.nick) for u, f in room.members.items()
+        )
+        assert one.names(room) == fresh
 
 
 def test_a_quiet_notice_gets_no_error(chat):
@@ -396,3 +401,29 @@ def test_a_room_keeps_the_time_its_creator_made_it(chat):
     state = chat.snapshot()
     state["rooms"][0][1] = state["rooms"][0][1][:3]  # a snapshot from before the field
     Chat().restore(state)
+
+
+def _joined_names(chat: Chat, uid: str, room: str) -> tuple[tuple[str, str], ...]:
+    (names,) = [out for out in chat.apply(i.Join(uid, room)) if out.__class__ is o.Names]
+    return names.members  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("change", "wanted"),
+    [
+        (lambda chat, a, b: chat.apply(i.Nick(b, "robert")), (("@", "alice"), ("", "robert"))),
+        (lambda chat, a, b: chat.apply(i.Part(b, "#a", "")), (("@", "alice"),)),
+        (
+            lambda chat, a, b: chat.apply(i.Mode(a, "#a", (("+v", "bob"),))),
+            (("@", "alice"), ("+", "bob")),
+        ),
+        (lambda chat, a, b: chat.apply(i.Kick(a, "#a", "bob", "")), (("@", "alice"),)),
+        (lambda chat, a, b: chat.apply(i.Quit(b, "")), (("@", "alice"),)),
+    ],
+)
+def test_the_member_list_a_joiner_gets_follows_every_change(chat, change, wanted):
+    a, b, c = nicked(chat, "alice", "bob", "carol")
+    chat.apply(i.Join(a, "#a"))
+    assert _joined_names(chat, b, "#a") == (("@", "alice"), ("", "bob"))  # kept from here
+    change(chat, a, b)
+    assert _joined_names(chat, c, "#a") == (*wanted, ("", "carol"))

@@ -239,6 +239,8 @@ class Chat(RoomPowers):
         del self.nicks[fold(old)]
         self.nicks[fold(name)] = user
         user.nick = name
+        for room in user.rooms:
+            room.roster = None  # it names the old nick
         return [o.NickChanged(user.id, old, name, tuple(room.name for room in user.rooms))]
 
     def _away(self, user: User, intent: i.Away) -> Outcomes:

@@ -55,12 +55,16 @@ class Room:
         "bans",
         "invited",
         "created",
+        "roster",
     )
 
     def __init__(self, name: str) -> None:
         self.name = name
         # A dict: O(1) leave in a big room, and join order kept for /who.  Value: OP|VOICE.
         self.members: dict[User, int] = {}
+        # names() of the members, kept while only joins change it (a join storm of N users
+        # then costs N tuple copies in C, not N² steps in Python); None: to be made again.
+        self.roster: tuple[tuple[str, str], ...] | None = None
         self.topic = ""
         self.topic_by = ""
         self.topic_at = 0.0

@@ -12,6 +12,10 @@ MEMBER_MODES = {"o": OP, "v": VOICE}
 MAX_BANS = 100
 
 
+def _prefix(flags: int) -> str:
+    return "@" if flags & OP else "+" if flags & VOICE else ""
+
+
 class RoomPowers:
     """The room half of Chat (see chat.py)."""
 
@@ -54,9 +58,9 @@ class RoomPowers:
         return room
 
     def names(self, room: Room) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            ("@" if f & OP else "+" if f & VOICE else "", u.nick) for u, f in room.members.items()
-        )
+        if room.roster is None:
+            room.roster = tuple((_prefix(f), u.nick) for u, f in room.members.items())
+        return room.roster
 
     def enter(
         self, user: User, name: str, key: str, move: bool = False, at: float = 0.0
@@ -80,6 +84,8 @@ class RoomPowers:
         else:
             room.members[user] = 0
             room.invited.discard(user.id)
+            if room.roster is not None:  # the newcomer comes last, as in members
+                room.roster = room.roster + (("", user.nick),)
         user.rooms[room] = None
         out.append(o.Joined(room.name, user.id, user.nick))
         out.append(o.Names(user.id, room.name, self.names(room), joined=True))
@@ -103,6 +109,7 @@ class RoomPowers:
 
     def drop(self, user: User, room: Room) -> None:
         del room.members[user]
+        room.roster = None
         del user.rooms[room]
         if not room.members:
             del self.rooms[fold(room.name)]
@@ -236,6 +243,7 @@ class RoomPowers:
             if new == flags:
                 return None
             room.members[target] = new
+            room.roster = None
             return change[0], target.nick
         if letter in ROOM_FLAGS:
             if (letter in room.flags) == on:
