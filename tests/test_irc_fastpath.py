@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ircmem import IrcClient, IrcWorld  # noqa: E402
 
 from chatd.proto.ircinput import room_privmsg  # noqa: E402
+from chatd.proto.irctext import quick_render  # noqa: E402
+from chatd.proto.ircwire import Message, render  # noqa: E402
 
 PIECES = st.sampled_from(
     [b"#r", b"#", b" ", b":", b",", b"\x01", b"\0", b"\x1b[31m", b"\xc3", b"\xa9", b"a", b"#b"]
@@ -70,3 +72,20 @@ def test_an_unregistered_client_still_gets_451() -> None:
     c = IrcClient(w)
     c.line("PRIVMSG #r :hello")
     assert [line.split()[1] for line in c.take()] == ["451"]
+
+
+WORD = st.text(
+    st.characters(blacklist_characters=" \0\r\n:", blacklist_categories=("Cs",)), min_size=1
+)
+TEXT = st.text(st.characters(blacklist_characters="\0\r\n", blacklist_categories=("Cs",)))
+
+
+@given(WORD, st.sampled_from(["PRIVMSG", "NOTICE"]), WORD, TEXT)
+@example("a!~a@h", "PRIVMSG", "#r", "")
+@example("a!~a@h", "PRIVMSG", "#r", ":)")
+@example("a!~a@h", "PRIVMSG", "#r", "one")
+@example("a!~a@h", "PRIVMSG", "#r", "two words")
+def test_the_quick_renderer_writes_what_the_general_one_writes(source, command, target, body):
+    assert quick_render(source, command, target, body) == render(
+        Message(command, (target, body), source)
+    )
