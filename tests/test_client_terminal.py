@@ -209,6 +209,7 @@ def test_own_messages_are_shown_once_in_order(server, terms):
     term.wait(r"<guest1> an answer")
     term.line("/me nods")
     assert watcher.line() == "* guest2 nods"
+    term.wait(r"^\* guest2 nods$")  # drawn by the client too, not only sent
     term.line("/msg guest1 quietly")
     term.wait(r"-> \*guest1\* quietly")
     term.wait(r"\A(?![\s\S]*/msg guest1 quietly)")  # the typed line is erased once sent
@@ -237,6 +238,10 @@ def test_ctrl_r_searches_the_history(server, terms):
     watcher.until("*** guest2 joined")
     term.line("the first thing")
     term.line("something else")
+    # Both lines shown and the prompt back empty: the client reads keys again (a ^R that
+    # arrives while it redraws is taken as text by the terminal).
+    term.wait(r"<guest2> something else$")
+    term.wait(r"^>$")  # rows are shown without trailing spaces
     term.type(b"\x12fir")
     term.wait(r"^\(reverse-i-search\)`fir': the first thing$")
     term.type(b"\r")  # takes what was found into the line
