@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatd.proto import ircnumerics as n
@@ -348,7 +348,7 @@ def test_take_stops_and_keeps_the_rest_as_bytes() -> None:
     framer = IrcFramer()
     framer.feed(b"A\r\nB\r\nC\r\nD")
     assert framer.take(2) == [b"A", b"B"]
-    assert framer.buffered == len(b"\nC\r\nD")  # B's LF is not handed out yet
+    assert framer.buffered == len(b"C\r\nD")  # B's CR LF went with it: the rest is held
     assert framer.take(-1) == [b"C"]
     assert framer.take(5) == []
     framer.feed(b"\n")
@@ -521,3 +521,31 @@ def test_mask_backslash_quotes_wildcards() -> None:
 )
 def test_normalise_mask(typed: str, full: str) -> None:
     assert normalise_mask(typed) == full
+
+
+def _by_next(framer: IrcFramer, *chunks: bytes) -> list:
+    got: list = []
+    for chunk in chunks:
+        framer.feed(chunk)
+        while (item := framer.next()) is not None:
+            got.append(item)
+    return got
+
+
+@given(_STREAM, st.lists(st.integers(0, 400), max_size=40), st.integers(-1, 5))
+@example(b"a\rb\n", [], -1)  # a bare CR
+@example(b"x" * 20 + b"\nok\n", [], -1)  # over the limit
+@example(b"@t=1 PING :zzzzzzzzzzz\r\n", [], -1)  # tags allow a longer line
+@example(b"a\r\n\r\nb\n", [2], 1)  # empty lines, CR LF split across reads
+def test_take_cuts_what_next_cuts(data: bytes, cuts: list[int], most: int) -> None:
+    # take() cuts ordinary lines in a loop of its own; next() is the reference.
+    limits = {"max_line": 16, "max_tags": 8}
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    framer = IrcFramer(**limits)
+    got: list = []
+    for chunk in chunks:
+        framer.feed(chunk)
+        got += framer.take(most)
+    got += framer.take(-1)
+    assert got == _by_next(IrcFramer(**limits), *chunks)

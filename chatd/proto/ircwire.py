@@ -16,6 +16,7 @@ Choices where the documents leave room:
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Final
 
@@ -251,14 +252,49 @@ class IrcFramer:
         return bytes(buf[pos:end])
 
     def take(self, most: int) -> list[bytes | TooLong]:
-        """Up to ``most`` items in order (every one there is if ``most`` is negative)."""
+        """Up to ``most`` items in order (every one there is if ``most`` is negative).
+
+        Ordinary lines (LF or CR LF, no bare CR, within the limit) are cut in the inner
+        loop, the hot path of a busy client; anything else goes through ``next``."""
         out: list[bytes | TooLong] = []
-        while most < 0 or len(out) < most:
+        left = most if most >= 0 else sys.maxsize
+        while left:
+            if not self._discarding and not self._after_cr:
+                left -= self._ordinary(out, left)
+                if not left:
+                    break
             item = self.next()
             if item is None:
                 break
             out.append(item)
+            left -= 1
         return out
+
+    def _ordinary(self, out: list[bytes | TooLong], left: int) -> int:
+        """Appends up to left ordinary lines to out; how many."""
+        buf = self._buf
+        find = buf.find
+        limit = self._limit
+        pos = start = self._pos
+        taken = 0
+        while taken < left:
+            end = find(b"\n", pos)
+            if end < 0:
+                break
+            stop = end - 1 if end > pos and buf[end - 1] == 13 else end
+            if stop - pos > limit:
+                break
+            line = buf[pos:stop]
+            if b"\r" in line:  # a bare CR ends a line too: next() cuts it there
+                break
+            out.append(line if line.__class__ is bytes else bytes(line))
+            pos = end + 1
+            taken += 1
+        if pos != start:
+            self._pos = pos
+            if self._scanned < pos:  # what was scanned was handed out
+                self._scanned, self._found = pos, False
+        return taken
 
     def has_item(self) -> bool:
         """True if ``next`` would hand out an item now; what it scans is not scanned again."""
