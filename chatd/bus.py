@@ -10,8 +10,8 @@ clients.
 - ``HubLink`` (a worker) and ``Hub`` (the master): the hub reads frames from every worker
   and appends each, whole and in arrival order, to every worker's outbox; that order is
   the order.  A frame a worker had no business sending is that worker's fault, never the
-  master's: the hub refuses it and the master replaces the worker.  A later broker
-  (Redis) would be another Bus with the same two methods.
+  master's: the hub refuses it and the master replaces the worker.  With a cluster the
+  master's hub is a ClusterHub (chatd.clusterhub): the order is the Redis stream's.
 
 Frames are a 4-byte big-endian length and a versioned body (chatd.codec); the framing is
 sans-I/O and tested in memory like the client protocol.
