@@ -107,7 +107,7 @@ class Server(Writer, TlsServing):
         self._ids = 0
         self.bus = bus if bus is not None else LocalBus()
         self.bus.deliver = self.apply
-        self.pending = Pending()  # connections not in the chat yet (registering, /pass)
+        self.pending = Pending()  # not in the chat yet: TLS handshakes, registering, /pass
         self.door = LineDoor(self.line, self.pending, self.bus.publish, self._irc_port)
         self.door.secret = config.server_password
         self.limits = watch_limits(config)
@@ -175,7 +175,7 @@ class Server(Writer, TlsServing):
             return self.adopt_tls(sock, ip, front)
         # Connections not in the chat yet are this process's to count; otherwise the
         # chat refuses when the connect event is applied.
-        if protocol == "irc" or self.config.server_password or self.pending or self.handshaking:
+        if protocol == "irc" or self.config.server_password or self.pending:
             refusal = self._over_limit(ip)
             if refusal is not None:
                 log.info("refused a client from %s: %s", ip, self.line.refusal_text(refusal))
@@ -226,8 +226,8 @@ class Server(Writer, TlsServing):
         key = self._limit_key(ip)
         why = self.pending.refusal(
             key,
-            len(chat) + self.handshaking,
-            chat.per_ip.get(key, 0) + self.handshakes.get(key, 0),
+            len(chat),
+            chat.per_ip.get(key, 0),
             chat.settings.max_clients,
             chat.settings.max_clients_per_ip,
         )

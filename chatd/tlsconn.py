@@ -75,14 +75,13 @@ class TlsSocket:
 class TlsConnection(Connection):
     """A Connection whose bytes go through TLS; it joins the chat once the handshake ends."""
 
-    __slots__ = ("tls", "again", "limit_key")
+    __slots__ = ("tls", "again")
 
     sock: TlsSocket  # type: ignore[assignment]
 
     def __init__(self, stream: TlsStream, *args: Any, **kwargs: Any) -> None:
         super().__init__(TlsSocket(stream), *args, **kwargs)  # type: ignore[arg-type]
         self.tls = stream
-        self.limit_key = ""  # what its handshake is counted under (the prefix may change)
         self.again = False  # a read without the socket is due (bytes wait in the stream)
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 from . import tls
+from .admission import Pending
 from .config import Config
 from .core import outcomes as o
 from .sockets import tune_client_socket
@@ -43,6 +44,7 @@ class TlsServing:
     chat: Chat
     config: Config
     clients: dict[int, Connection]
+    pending: Pending
     leaving: list[Connection]
 
     def _connection_args(self, front: FrontEnd, tls_client: bool) -> tuple: ...  # type: ignore[type-arg]
@@ -69,8 +71,6 @@ class TlsServing:
 
     def init_tls(self, config: Config) -> None:
         self.tls_context: ssl.SSLContext | None = None
-        self.handshakes: dict[str, int] = {}  # by limit key: clients still in their handshake
-        self.handshaking = 0
         if not (config.tls_cert and config.tls_key):  # the listeners may be systemd's
             return
         # check_start loaded this pair already: a failure here is a file changed since,
@@ -110,12 +110,11 @@ class TlsServing:
         conn = TlsConnection(stream, ip, *self._connection_args(front, True))
         conn.sock.on_blocked = lambda: self._update_events(conn)
         self.clients[conn.fd] = conn
-        key = conn.limit_key = self._limit_key(ip)
-        self.handshakes[key] = self.handshakes.get(key, 0) + 1
-        self.handshaking += 1
+        timeout = self.config.tls_handshake_timeout
+        # Not in the chat yet, like a client still registering: counted with them.
+        self.pending.add(conn, self._limit_key(ip), self.loop.clock() + timeout)
         conn.events = READ
         self.loop.register(conn.sock, READ, conn)  # type: ignore[arg-type]
-        timeout = self.config.tls_handshake_timeout
         conn.timer = self.loop.call_later(timeout, lambda: self._handshake_timeout(conn))
         return conn
 
@@ -206,13 +205,7 @@ class TlsServing:
 
     def _handshake_over(self, conn: TlsConnection) -> None:
         self._cancel_timer(conn)
-        key = conn.limit_key
-        count = self.handshakes.get(key, 1) - 1
-        if count > 0:
-            self.handshakes[key] = count
-        else:
-            self.handshakes.pop(key, None)
-        self.handshaking -= 1
+        self.pending.discard(conn)
 
     def end_handshakes(self) -> None:
         """Shutting down: clients still in their handshake just go."""

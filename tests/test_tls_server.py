@@ -194,7 +194,7 @@ def test_a_stalled_handshake_is_cut_at_the_timeout_while_others_chat(
         h.tick(2)
     assert _closed(stalled.stream.sock)
     assert "not done in 10 s" in caplog.text
-    assert h.server.handshaking == 0 and not h.server.handshakes
+    assert not h.server.pending and not h.server.pending.per_ip
     talker.send("and still")
     h.step(2)
     assert any("and still" in line for line in listener.lines())
@@ -222,7 +222,7 @@ def test_garbage_instead_of_a_client_hello_is_closed_with_a_reason(
         h.step(2)
     assert _closed(ours)
     assert "TLS handshake with 10.0.0.5 failed: " in caplog.text
-    assert not h.server.clients and h.server.handshaking == 0
+    assert not h.server.clients and not h.server.pending
 
 
 def test_half_a_record_waits_without_spinning_until_the_timeout(h: TlsHarness) -> None:
@@ -401,7 +401,7 @@ def test_a_flood_of_garbage_and_half_open_handshakes_leaves_the_chat_running(
     assert len(waiting) == 40  # the garbage is gone already; the rest wait for the timeout
     h.tick(h.config.tls_handshake_timeout + 1)
     assert all(_closed(sock) for sock in flood)
-    assert h.server.handshaking == 0 and not h.server.handshakes
+    assert not h.server.pending and not h.server.pending.per_ip
     talker.send("after it")
     h.step(3)
     assert any("after it" in line for line in listener.lines())
