@@ -17,6 +17,16 @@ BIN = Path(sys.executable).parent
 LISTENING = re.compile(rb"listening on \[?([0-9a-f.:]+)\]?:(\d+)")
 
 
+def has_ipv6_loopback() -> bool:
+    """True if ::1 can be bound here (a namespace or host may have IPv6 off)."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def free_port() -> int:
     """A port that was free a moment ago, for a test that must name its port itself."""
     with socket.socket() as s:

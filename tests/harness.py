@@ -94,6 +94,20 @@ class Harness:
             peer.lines()
         return peer
 
+    def irc_connect(self, ip: str = "10.0.0.9") -> Peer:
+        """An IRC client, not registered yet."""
+        ours, theirs = socket.socketpair()
+        self.server.adopt(theirs, ip, "irc")
+        peer = Peer(ours)
+        self.step()
+        return peer
+
+    def irc_register(self, peer: Peer, nick: str) -> list[str]:
+        """NICK and USER from peer; the lines the server answered."""
+        peer.sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :Real Name\r\n".encode())
+        self.step(3)
+        return peer.lines()
+
     def step(self, times: int = 1) -> None:
         for _ in range(times):
             self.loop.run_once(0)

@@ -8,19 +8,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from e2e import Chatd, TcpPeer, free_port
+from e2e import Chatd, TcpPeer, free_port, has_ipv6_loopback
 
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
+pytestmark = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
 
 ADDRESS = re.compile(rb"listening on (.*)")
 WHERE = re.compile(rb"(\[[0-9a-f:]+\]|[0-9.]+):(\d+)")  # 127.0.0.1:5000 or [::1]:5000

@@ -3,23 +3,7 @@ registration timeout, the server's PING of silent users, and how idle_timeout fi
 
 from __future__ import annotations
 
-import socket
-
 from harness import Harness, Peer
-
-
-def irc_connect(h: Harness, ip: str = "10.0.0.9") -> Peer:
-    ours, theirs = socket.socketpair()
-    h.server.adopt(theirs, ip, "irc")
-    peer = Peer(ours)
-    h.step()
-    return peer
-
-
-def register(h: Harness, peer: Peer, nick: str) -> list[str]:
-    peer.sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :Real Name\r\n".encode())
-    h.step(3)
-    return peer.lines()
 
 
 def join(h: Harness, peer: Peer, room: str = "#lobby") -> None:
@@ -33,7 +17,7 @@ def join(h: Harness, peer: Peer, room: str = "#lobby") -> None:
 
 def test_unregistered_irc_connection_is_closed_after_the_registration_timeout():
     h = Harness(registration_timeout=10)
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     irc.sock.sendall(b"NICK alice\r\n")  # no USER: never registers
     h.step(2)
     h.tick(9)
@@ -48,7 +32,7 @@ def test_unregistered_irc_connection_is_closed_after_the_registration_timeout():
 
 def test_talking_does_not_stretch_the_registration_timeout():
     h = Harness(registration_timeout=10)
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     for _ in range(3):
         h.tick(3)
         irc.sock.sendall(b"PING :x\r\n")
@@ -62,7 +46,7 @@ def test_talking_does_not_stretch_the_registration_timeout():
 
 def test_open_cap_negotiation_is_not_a_registration():
     h = Harness(registration_timeout=10)
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     irc.sock.sendall(b"CAP LS 302\r\nNICK alice\r\nUSER a 0 * :A\r\n")  # no CAP END
     h.step(3)
     assert not any(" 001 " in x for x in irc.lines())
@@ -74,8 +58,8 @@ def test_open_cap_negotiation_is_not_a_registration():
 
 def test_registered_user_is_not_closed_by_the_registration_timeout():
     h = Harness(registration_timeout=10, irc_ping_interval=0)
-    irc = irc_connect(h)
-    assert register(h, irc, "alice")[0].startswith(":test 001 alice ")
+    irc = h.irc_connect()
+    assert h.irc_register(irc, "alice")[0].startswith(":test 001 alice ")
     h.tick(30)
     h.step(2)
     assert irc.lines() == [] and not irc.closed()
@@ -84,12 +68,12 @@ def test_registered_user_is_not_closed_by_the_registration_timeout():
 
 def test_unregistered_connections_count_against_max_clients():
     h = Harness(max_clients=2)
-    first, second = irc_connect(h), irc_connect(h, "10.0.0.8")
+    first, second = h.irc_connect(), h.irc_connect("10.0.0.8")
     line = h.connect(read_greeting=False)
     h.step(2)
     assert line.lines() == ["*** error: server is full (max 2 clients)"]
     assert line.closed()
-    third = irc_connect(h, "10.0.0.7")
+    third = h.irc_connect("10.0.0.7")
     assert third.lines() == ["ERROR :Closing link: server full"]
     assert third.closed()
     assert not first.closed() and not second.closed()
@@ -98,8 +82,8 @@ def test_unregistered_connections_count_against_max_clients():
 
 def test_unregistered_connections_count_against_max_clients_per_ip():
     h = Harness(max_clients_per_ip=1)
-    first = irc_connect(h)
-    second = irc_connect(h)
+    first = h.irc_connect()
+    second = h.irc_connect()
     assert second.lines() == ["ERROR :Closing link: per ip"]
     assert second.closed() and not first.closed()
     h.close()
@@ -107,7 +91,7 @@ def test_unregistered_connections_count_against_max_clients_per_ip():
 
 def test_a_slot_is_free_again_once_an_unregistered_connection_is_gone():
     h = Harness(max_clients=1, registration_timeout=5)
-    irc_connect(h)
+    h.irc_connect()
     h.tick(6)
     h.step(2)
     assert h.server.clients == {}
@@ -121,8 +105,8 @@ def test_a_slot_is_free_again_once_an_unregistered_connection_is_gone():
 
 def test_silent_irc_user_is_pinged_and_a_pong_keeps_it():
     h = Harness(irc_ping_interval=30)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     h.tick(29)
     assert irc.lines() == []
     h.tick(1.5)
@@ -138,8 +122,8 @@ def test_silent_irc_user_is_pinged_and_a_pong_keeps_it():
 
 def test_any_input_answers_a_ping():
     h = Harness(irc_ping_interval=30)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     h.tick(31)
     assert irc.lines() == ["PING test"]
     irc.sock.sendall(b"PRIVMSG nobody :hi\r\n")
@@ -153,8 +137,8 @@ def test_any_input_answers_a_ping():
 
 def test_a_user_talking_is_never_pinged():
     h = Harness(irc_ping_interval=30)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     for _ in range(10):
         h.tick(10)
         irc.sock.sendall(b"PRIVMSG nobody :hi\r\n")
@@ -166,11 +150,11 @@ def test_a_user_talking_is_never_pinged():
 def test_unanswered_ping_closes_with_ping_timeout_and_the_room_sees_the_quit():
     h = Harness(irc_ping_interval=30)
     line = h.connect()
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     join(h, irc)
-    bob = irc_connect(h, "10.0.0.5")
-    register(h, bob, "bob")
+    bob = h.irc_connect("10.0.0.5")
+    h.irc_register(bob, "bob")
     join(h, bob)
     line.lines()
     irc.lines()
@@ -195,8 +179,8 @@ def test_unanswered_ping_closes_with_ping_timeout_and_the_room_sees_the_quit():
 
 def test_ping_interval_zero_never_pings():
     h = Harness(irc_ping_interval=0)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     h.tick(100000)
     h.step(2)
     assert irc.lines() == [] and not irc.closed()
@@ -216,8 +200,8 @@ def test_a_reload_that_shortens_the_ping_interval_applies_to_running_users():
     import dataclasses
 
     h = Harness(irc_ping_interval=600)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     h.server.reconfigure(dataclasses.replace(h.config, irc_ping_interval=30))
     h.tick(31)
     h.step()
@@ -230,8 +214,8 @@ def test_a_reload_that_shortens_the_ping_interval_applies_to_running_users():
 
 def test_idle_timeout_ends_an_irc_user_who_only_answers_pings():
     h = Harness(idle_timeout=100, irc_ping_interval=30)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     for _ in range(3):
         h.tick(31)
         assert irc.lines() == ["PING test"]
@@ -247,8 +231,8 @@ def test_idle_timeout_ends_an_irc_user_who_only_answers_pings():
 
 def test_idle_timeout_spares_an_irc_user_who_talks():
     h = Harness(idle_timeout=100, irc_ping_interval=30)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     for _ in range(6):
         h.tick(25)
         irc.sock.sendall(b"AWAY\r\n")

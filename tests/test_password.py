@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import socket
 
 import pytest
 from harness import Harness, Peer
@@ -21,14 +20,6 @@ GREETING = [
 PROMPT = "*** This server needs a password: send /pass PASSWORD"
 
 
-def irc_connect(h: Harness, ip: str = "10.0.0.9") -> Peer:
-    ours, theirs = socket.socketpair()
-    h.server.adopt(theirs, ip, "irc")
-    peer = Peer(ours)
-    h.step()
-    return peer
-
-
 def irc_register(h: Harness, peer: Peer, nick: str, password: str | None) -> list[str]:
     words = f"PASS {password}\r\n" if password is not None else ""
     peer.sock.sendall(f"{words}NICK {nick}\r\nUSER {nick} 0 * :Real\r\n".encode())
@@ -41,7 +32,7 @@ def irc_register(h: Harness, peer: Peer, nick: str, password: str | None) -> lis
 
 def test_irc_registration_with_the_password_is_welcomed():
     h = Harness(server_password=SECRET)
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     lines = irc_register(h, irc, "alice", SECRET)
     assert lines[0].startswith(":test 001 alice ")
     h.close()
@@ -51,7 +42,7 @@ def test_irc_registration_with_the_password_is_welcomed():
 def test_irc_registration_without_the_right_password_gets_464_and_error(password):
     h = Harness(server_password=SECRET)
     line = h.connect()
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     lines = irc_register(h, irc, "alice", password)
     assert lines == [
         ":test 464 * :Password incorrect",
@@ -65,7 +56,7 @@ def test_irc_registration_without_the_right_password_gets_464_and_error(password
 
 def test_irc_needs_no_pass_without_a_server_password():
     h = Harness()
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     assert irc_register(h, irc, "alice", None)[0].startswith(":test 001 alice ")
     h.close()
 
@@ -73,9 +64,9 @@ def test_irc_needs_no_pass_without_a_server_password():
 def test_irc_password_after_a_reload_is_the_new_one():
     h = Harness(server_password=SECRET)
     h.server.reconfigure(dataclasses.replace(h.config, server_password="other"))
-    old = irc_connect(h)
+    old = h.irc_connect()
     assert irc_register(h, old, "alice", SECRET)[0].startswith(":test 464 ")
-    new = irc_connect(h, "10.0.0.8")
+    new = h.irc_connect("10.0.0.8")
     assert irc_register(h, new, "bob", "other")[0].startswith(":test 001 bob ")
     h.close()
 
@@ -203,9 +194,9 @@ def test_the_password_is_never_logged(caplog):
     h = Harness(server_password=SECRET, log_messages=True)
     peer = h.connect()
     peer.send("/pass wrong-one", f"/pass {SECRET}", "hello")
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     irc_register(h, irc, "alice", SECRET)
-    bad = irc_connect(h, "10.0.0.3")
+    bad = h.irc_connect("10.0.0.3")
     irc_register(h, bad, "bob", "wrong-two")
     h.step(3)
     assert "connected from" in caplog.text

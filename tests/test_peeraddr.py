@@ -8,6 +8,7 @@ import select
 import socket
 
 import pytest
+from e2e import has_ipv6_loopback
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -271,16 +272,7 @@ def test_check_config_exits_78_for_overlapping_listeners(tmp_path, capsys):
 # The acceptor hands the server the normal form ------------------------------------------
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
 
 
 @needs_ipv6

@@ -5,26 +5,12 @@ from __future__ import annotations
 
 import socket
 
-from harness import Harness, Peer
+from harness import Harness
 
 from chatd.connection import Connection
 from chatd.proto.ircwire import IrcFramer
 from chatd.protocol import LineParser
 from chatd.sockets import protocol_of, tag
-
-
-def irc_connect(h: Harness, ip: str = "10.0.0.9") -> Peer:
-    ours, theirs = socket.socketpair()
-    h.server.adopt(theirs, ip, "irc")
-    peer = Peer(ours)
-    h.step()
-    return peer
-
-
-def register(h: Harness, peer: Peer, nick: str) -> list[str]:
-    peer.sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :Real Name\r\n".encode())
-    h.step(3)
-    return peer.lines()
 
 
 def conn_of(h: Harness, nick: str) -> Connection:
@@ -33,12 +19,12 @@ def conn_of(h: Harness, nick: str) -> Connection:
 
 def test_irc_client_is_not_greeted_and_gets_the_welcome_burst_on_registering():
     h = Harness()
-    peer = irc_connect(h)
+    peer = h.irc_connect()
     assert peer.lines() == []  # no line greeting, no room
     assert h.server.chat.by_id == {}  # not in the chat until it registers
     conn = next(iter(h.server.clients.values()))
     assert isinstance(conn.parser, IrcFramer)
-    lines = register(h, peer, "alice")
+    lines = h.irc_register(peer, "alice")
     assert lines[0].startswith(":test 001 alice ")
     assert any(" 005 alice " in line for line in lines)
     assert not any("lobby" in line for line in lines)  # in no room until JOIN
@@ -57,8 +43,8 @@ def test_line_client_keeps_its_parser_and_greeting():
 def test_irc_and_line_users_share_a_room():
     h = Harness()
     line = h.connect()
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     irc.sock.sendall(b"JOIN #lobby\r\n")
     h.step(3)
     assert any(" 366 alice #lobby " in x for x in irc.lines())
@@ -75,8 +61,8 @@ def test_irc_and_line_users_share_a_room():
 
 def test_too_long_irc_line_gets_417_and_the_connection_stays():
     h = Harness()
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     irc.sock.sendall(b"PRIVMSG #lobby :" + b"x" * 600 + b"\r\nPING :still\r\n")
     h.step(3)
     got = irc.lines()
@@ -88,7 +74,7 @@ def test_too_long_irc_line_gets_417_and_the_connection_stays():
 
 def test_quit_before_registering_sends_error_and_closes():
     h = Harness()
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     irc.sock.sendall(b"QUIT :bye\r\n")
     h.step(3)
     assert irc.lines()[0].startswith("ERROR :Closing link")
@@ -100,8 +86,8 @@ def test_quit_before_registering_sends_error_and_closes():
 
 def test_irc_session_is_dropped_when_its_connection_goes():
     h = Harness()
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     assert len(h.server.irc.sessions) == 1
     irc.close()
     h.step(3)
@@ -112,8 +98,8 @@ def test_irc_session_is_dropped_when_its_connection_goes():
 
 def test_irc_users_count_towards_max_clients():
     h = Harness(max_clients=1)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     line = h.connect(read_greeting=False)
     h.step(2)
     assert "server is full" in line.lines()[0]
@@ -123,7 +109,7 @@ def test_irc_users_count_towards_max_clients():
 
 def test_irc_flood_is_held_back_a_token_per_item():
     h = Harness(flood_rate=5, flood_burst=3)
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     irc.sock.sendall(b"NICK alice\r\nUSER a 0 * :A\r\n")
     h.step(3)
     irc.lines()
@@ -159,7 +145,7 @@ def test_listener_tag_picks_the_protocol_of_accepted_connections():
 def test_an_irc_connection_past_max_clients_gets_error_and_is_closed_at_once():
     h = Harness(max_clients=1)
     line = h.connect()
-    irc = irc_connect(h)
+    irc = h.irc_connect()
     assert irc.lines() == ["ERROR :Closing link: server full"]
     assert irc.closed()
     assert not line.closed()
@@ -171,9 +157,9 @@ def test_an_irc_user_the_chat_refuses_on_registering_gets_error_and_is_closed():
 
     h = Harness(max_clients=2)
     line = h.connect()
-    irc = irc_connect(h)  # its slot is held locally; the chat decides on registering
+    irc = h.irc_connect()  # its slot is held locally; the chat decides on registering
     h.server.reconfigure(dataclasses.replace(h.config, max_clients=1))
-    lines = register(h, irc, "alice")
+    lines = h.irc_register(irc, "alice")
     assert lines[-1].startswith("ERROR :Closing link: server full")
     assert irc.closed()
     assert not line.closed()
@@ -184,8 +170,8 @@ def test_reconfigure_leaves_irc_lines_at_512_bytes():
     import dataclasses
 
     h = Harness()
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     line = h.connect()
     h.server.reconfigure(dataclasses.replace(h.config, max_line_bytes=4096, motd="new"))
     assert next(iter(h.server.clients.values())).parser.__class__ is IrcFramer
@@ -200,8 +186,8 @@ def test_reconfigure_leaves_irc_lines_at_512_bytes():
 
 def test_idle_timeout_ends_a_silent_registered_irc_user():
     h = Harness(idle_timeout=60, irc_ping_interval=0)
-    irc = irc_connect(h)
-    register(h, irc, "alice")
+    irc = h.irc_connect()
+    h.irc_register(irc, "alice")
     h.tick(61)
     h.step(2)
     assert irc.lines() == ["ERROR :Closing link: 10.0.0.9 (idle timeout)"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from tlspki import Pki as BasePki
 
 from chatd.tls import (
     EVENT_READ,
@@ -33,23 +33,13 @@ from chatd.tls import (
 NAME = "chat.test"
 
 
-class Pki:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.ca = trustme.CA()
-        self.cafile = str(tmp / "ca.pem")
-        self.ca.cert_pem.write_to_path(self.cafile)
+class Pki(BasePki):
+    """The shared test CA (tests/tlspki.py), its server certificates for NAME alone."""
 
-    def pair(self, tag: str, issuer: trustme.CA | None = None) -> tuple[str, str, int]:
-        """Writes a cert (with its chain) and key for NAME; returns the paths and serial."""
-        leaf = (issuer or self.ca).issue_cert(NAME)
-        cert, key = str(self.tmp / f"{tag}.crt"), str(self.tmp / f"{tag}.key")
-        with open(cert, "wb") as f:
-            for pem in leaf.cert_chain_pems:
-                f.write(pem.bytes())
-        leaf.private_key_pem.write_to_path(key)
-        serial = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
-        return cert, key, serial
+    def pair(
+        self, tag: str, issuer: trustme.CA | None = None, names: tuple[str, ...] = (NAME,)
+    ) -> tuple[str, str, int]:
+        return super().pair(tag, issuer, names)
 
 
 @pytest.fixture
