@@ -214,7 +214,8 @@ class Delivery:
     # By kind of outcome.
 
     def _talk(self, out: o.Said | o.Acted) -> None:
-        """_broadcast, inline: this is the path of every chat line."""
+        """_broadcast with _fan written out: this is the path of every chat line (the call
+        costs 1.7 % of the instructions per delivery at fanout 10); keep the two alike."""
         protocols = self.rooms.get(out.room)
         sender = self.local.get(out.by)
         if sender is not None and self.log_messages:
