@@ -82,6 +82,7 @@ class Delivery:
         self.on_bye: Callable[[Session, str], None] = _nothing
         self._by_kind: dict[type, Callable[[Any], None]] = {
             o.Said: self._talk,
+            o.SaidRun: self._talk,
             o.Acted: self._talk,
             o.Noticed: self._noticed,
             o.Joined: self._joined,
@@ -213,13 +214,14 @@ class Delivery:
 
     # By kind of outcome.
 
-    def _talk(self, out: o.Said | o.Acted) -> None:
+    def _talk(self, out: o.Said | o.SaidRun | o.Acted) -> None:
         """_broadcast with _fan written out: this is the path of every chat line (the call
         costs 1.7 % of the instructions per delivery at fanout 10); keep the two alike."""
         protocols = self.rooms.get(out.room)
         sender = self.local.get(out.by)
         if sender is not None and self.log_messages:
-            log.info("%s <%s> %s", out.room, out.nick, out.text)
+            for text in out.texts if out.__class__ is o.SaidRun else (out.text,):  # type: ignore[union-attr]
+                log.info("%s <%s> %s", out.room, out.nick, text)
         if protocols is None:
             return
         for audience in protocols.values():

@@ -263,6 +263,12 @@ def chat(nick: str, text: str) -> bytes:
     return f"<{nick}> {text}\r\n".encode()
 
 
+def chats(nick: str, texts: tuple[str, ...]) -> bytes:
+    """chat(nick, text) for each of texts, as one bytes object."""
+    head = f"<{nick}> "
+    return (head + f"\r\n{head}".join(texts) + "\r\n").encode()
+
+
 def action(nick: str, text: str) -> bytes:
     return f"* {nick} {text}\r\n".encode()
 

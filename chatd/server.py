@@ -45,6 +45,7 @@ FLOOD_NOTICE = "you are sending too fast; your lines are delayed, not lost"
 
 
 _DISCONNECT, _SETTINGS = i.Disconnect, i.Settings  # looked at for every intent
+_SAY = i.Say
 
 
 def chat_settings(config: Config) -> CoreSettings:
@@ -317,21 +318,51 @@ class Server(Writer, TlsServing):
                 self._hold_back(conn)
 
     def _line_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
-        """Line items become intents; False once the client is leaving."""
+        """Line items become intents; False once the client is leaving.
+
+        In one process, a run of plain chat lines (what one read of a talking client
+        holds) goes to the chat in one call and out as one outcome: the per-line work
+        of applying, rendering and fanning out is paid once per run, not once per line.
+        With workers every line is its own event on the bus, as before."""
         publish = self.bus.publish
         parse = conn.front.parse
         uid = conn.id
+        run: list[str] = []
+        batch = self.bus.__class__ is LocalBus and len(items) > 1
         for item in items:
             if item.__class__ is str:
+                if batch and item and item[0] != "/":
+                    text = item.rstrip()
+                    if text:  # parse gives nothing for white space alone
+                        run.append(text)
+                    continue
+                if run:
+                    self._say_run(uid, run)
+                    if conn.reason is not None:
+                        return False
                 if item:
                     intent = parse(uid, item)
                     if intent is not None:
                         publish(intent)
             else:
+                if run:
+                    self._say_run(uid, run)
+                    if conn.reason is not None:
+                        return False
                 conn.send(conn.front.too_long(conn.parser.max_line))  # type: ignore[union-attr]
             if conn.reason is not None:
                 return False
-        return True
+        if run:
+            self._say_run(uid, run)
+        return conn.reason is None
+
+    def _say_run(self, uid: str, run: list[str]) -> None:
+        """The chat lines of run (emptied), said by uid in order."""
+        if len(run) == 1:
+            self.apply(_SAY(uid, "", run[0]))
+        else:
+            self._deliver_outcomes(self.chat.apply_run(uid, tuple(run)))
+        run.clear()
 
     def _irc_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
         """IRC items give intents and the replies that cannot wait for the chat; an ERROR

@@ -53,6 +53,17 @@ class Said:
 
 
 @record
+class SaidRun:
+    """Several chat lines of one user in a row, in one room: what a single read of a
+    line client's socket usually holds; rendered and fanned out once for all of them."""
+
+    room: str
+    by: str
+    nick: str
+    texts: tuple[str, ...]
+
+
+@record
 class Acted:
     room: str
     by: str
@@ -230,6 +241,7 @@ Outcome = (
     | Error
     | Info
     | Said
+    | SaidRun
     | Acted
     | Noticed
     | Whispered

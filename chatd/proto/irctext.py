@@ -118,6 +118,10 @@ class RoomText:
             o.Said: lambda out: text_lines(
                 self.src(out.by, out.nick), "PRIVMSG", out.room, out.text
             ),
+            o.SaidRun: lambda out: b"".join(
+                text_lines(self.src(out.by, out.nick), "PRIVMSG", out.room, text)
+                for text in out.texts
+            ),
             o.Acted: lambda out: text_lines(
                 self.src(out.by, out.nick), "PRIVMSG", out.room, out.text, action=True
             ),

@@ -107,6 +107,7 @@ class LineFront:
         }
         self._room: dict[type, Callable[[Any], bytes]] = {
             o.Said: lambda out: p.chat(out.nick, out.text),
+            o.SaidRun: lambda out: p.chats(out.nick, out.texts),
             o.Acted: lambda out: p.action(out.nick, out.text),
             o.Noticed: lambda out: p.chat(out.nick, out.text),
             o.Joined: lambda out: p.notice(f"{out.nick} joined {out.room}"),
