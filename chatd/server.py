@@ -330,25 +330,21 @@ class Server(Writer, TlsServing):
         run: list[str] = []
         batch = self.bus.__class__ is LocalBus and len(items) > 1
         for item in items:
+            if batch and item.__class__ is str and item and item[0] != "/":
+                text = item.rstrip()
+                if text:  # parse gives nothing for white space alone
+                    run.append(text)
+                continue
+            if run:  # the run so far goes first: this item keeps its place
+                self._say_run(uid, run)
+                if conn.reason is not None:
+                    return False
             if item.__class__ is str:
-                if batch and item and item[0] != "/":
-                    text = item.rstrip()
-                    if text:  # parse gives nothing for white space alone
-                        run.append(text)
-                    continue
-                if run:
-                    self._say_run(uid, run)
-                    if conn.reason is not None:
-                        return False
                 if item:
                     intent = parse(uid, item)
                     if intent is not None:
                         publish(intent)
             else:
-                if run:
-                    self._say_run(uid, run)
-                    if conn.reason is not None:
-                        return False
                 conn.send(conn.front.too_long(conn.parser.max_line))  # type: ignore[union-attr]
             if conn.reason is not None:
                 return False
