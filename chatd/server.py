@@ -29,6 +29,7 @@ from .linedoor import LineDoor
 from .loop import Loop, Timer
 from .peeraddr import limit_key
 from .proto.irc import IrcFront, IrcSettings
+from .proto.ircinput import room_privmsg
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
 from .sockets import protocol_of, tune_client_socket
@@ -352,23 +353,39 @@ class Server(Writer, TlsServing):
             self._say_run(uid, run)
         return conn.reason is None
 
-    def _say_run(self, uid: str, run: list[str]) -> None:
-        """The chat lines of run (emptied), said by uid in order."""
+    def _say_run(self, uid: str, run: list[str], room: str = "") -> None:
+        """The chat lines of run (emptied), said by uid in order in room (or its own)."""
         if len(run) == 1:
-            self.apply(_SAY(uid, "", run[0]))
+            self.apply(_SAY(uid, room, run[0]))
         else:
-            self._deliver_outcomes(self.chat.apply_run(uid, tuple(run)))
+            self._deliver_outcomes(self.chat.apply_run(uid, tuple(run), room))
         run.clear()
 
     def _irc_items(self, conn: Connection, items: list) -> bool:  # type: ignore[type-arg]
         """IRC items give intents and the replies that cannot wait for the chat; an ERROR
-        reply (QUIT before registering, a refused registration) ends the connection."""
+        reply (QUIT before registering, a refused registration) ends the connection.
+
+        In one process, a run of "PRIVMSG #room :text" lines to one room goes to the
+        chat as one call, as a line client's run of chat lines does (_line_items)."""
         publish = self.bus.publish
         feed = self.irc.feed
         uid = conn.id
         session = self.irc.sessions[uid]
+        batch = self.bus.__class__ is LocalBus and len(items) > 1 and session.registered
+        run: list[str] = []
+        room = ""
         try:
             for item in items:
+                said = room_privmsg(uid, item) if batch and item.__class__ is bytes else None
+                if run and (said is None or said.room != room):
+                    self._say_run(uid, run, room)  # first: the next item keeps its place
+                    if conn.reason is not None:
+                        return False
+                if said is not None:
+                    session.active = True
+                    room = said.room
+                    run.append(said.text)
+                    continue
                 intents, replies = feed(uid, item)
                 if replies:
                     self.delivery.send_lines(conn, replies)
@@ -380,7 +397,9 @@ class Server(Writer, TlsServing):
                     publish(intent)
                 if conn.reason is not None:
                     return False
-            return True
+            if run:
+                self._say_run(uid, run, room)
+            return conn.reason is None
         finally:
             if session.active:
                 session.active = False

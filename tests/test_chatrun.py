@@ -1,5 +1,6 @@
-"""A run of chat lines in one read of a line client: one call to the chat, one outcome,
-one render per protocol, and every member gets what the lines one by one would give."""
+"""A run of chat lines in one read (a line client's plain lines, an IRC client's
+PRIVMSGs to one room): one call to the chat, one outcome, one render per protocol, and
+every member, the sender included, gets what the lines one by one would give."""
 
 from __future__ import annotations
 
@@ -72,4 +73,90 @@ def test_a_logged_run_logs_each_line(caplog):
         "#lobby <guest1> one",
         "#lobby <guest1> two",
     ]
+    net.close()
+
+
+IRC_READ = [
+    "PRIVMSG #lobby :hi",
+    "PRIVMSG #lobby :there",
+    "PRIVMSG #side :elsewhere",  # another room: a run of its own
+    "PRIVMSG #side :and again",
+    "NOTICE #lobby :a notice",  # not PRIVMSG: line by line, in its place
+    "PRIVMSG #lobby :\x01ACTION waves\x01",  # CTCP: line by line
+    "PRIVMSG #LOBBY :same room, other case",
+    "PRIVMSG #nowhere :lost",  # an error for the sender, in its place
+    "PING :tok",
+    "PRIVMSG #lobby :last",
+]
+
+
+def _irc_room(lines_in_one_read: bool, mode: str = "", runs: list | None = None) -> tuple:
+    """What a line member of #lobby, an IRC member of both rooms and the IRC sender get;
+    runs, if given, gets the texts of every run the chat was handed."""
+    net = Net()
+    if runs is not None:
+        apply_run = net.server.chat.apply_run
+        net.server.chat.apply_run = lambda uid, texts, room="": (
+            runs.append(texts) or apply_run(uid, texts, room)
+        )
+    bob = net.line()
+    cat = net.irc("cat", "#lobby,#side")
+    dan = net.irc("dan", "#lobby,#side")
+    net.settle(bob, cat, dan)
+    if mode:
+        cat.says(f"MODE #side {mode}")  # cat made #side: its operator
+        net.settle(bob, cat, dan)
+    if lines_in_one_read:
+        dan.says(*IRC_READ)
+    else:
+        for line in IRC_READ:
+            dan.says(line)
+    net.tick()
+    got = bob.read(), cat.read(), dan.read()
+    net.close()
+    return got
+
+
+def test_an_irc_run_in_one_read_gives_everyone_what_the_lines_one_by_one_give():
+    runs: list = []
+    together, apart = _irc_room(True, runs=runs), _irc_room(False)
+    assert together == apart
+    assert runs == [("hi", "there"), ("elsewhere", "and again")]
+    bob, cat, dan = together
+    assert bob == (
+        b"<dan> hi\r\n<dan> there\r\n<dan> a notice\r\n* dan waves\r\n"
+        b"<dan> same room, other case\r\n<dan> last\r\n"
+    )
+    src = b":dan!~dan@10.0.0.1 "
+    assert cat == src + (b"\r\n" + src).join([
+        b"PRIVMSG #lobby hi", b"PRIVMSG #lobby there",
+        b"PRIVMSG #side elsewhere", b"PRIVMSG #side :and again",
+        b"NOTICE #lobby :a notice", b"PRIVMSG #lobby :\x01ACTION waves\x01",
+        b"PRIVMSG #lobby :same room, other case", b"PRIVMSG #lobby last",
+    ]) + b"\r\n"  # fmt: skip
+    assert dan == b":test 403 dan #nowhere :No such channel\r\n:test PONG test tok\r\n"
+
+
+def test_an_irc_run_where_it_cannot_send_gives_each_line_its_error_in_order():
+    together, apart = _irc_room(True, "+m"), _irc_room(False, "+m")
+    assert together == apart
+    bob, cat, dan = together
+    assert b"#side" not in cat
+    assert dan == (
+        b":test 404 dan #side :Cannot send to channel\r\n" * 2
+        + b":test 403 dan #nowhere :No such channel\r\n:test PONG test tok\r\n"
+    )
+
+
+def test_the_chat_gives_one_outcome_for_a_run_in_a_named_room():
+    net = Net()
+    ann = net.line()
+    cat = net.irc("cat", "#side")
+    net.settle(ann, cat)
+    chat = net.server.chat
+    (out,) = chat.apply_run(cat.conn.id, ("a", "b"), "#SIDE")
+    assert out == o.SaidRun("#side", cat.conn.id, "cat", ("a", "b"))
+    assert chat.apply_run(cat.conn.id, ("a",), "#lobby") == chat.apply(
+        i.Say(cat.conn.id, "#lobby", "a")
+    )  # not a member of #lobby: the same answer as one line
     net.close()

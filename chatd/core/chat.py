@@ -97,18 +97,18 @@ class Chat(RoomPowers):
         user = self.by_id.get(intent.id)  # type: ignore[union-attr]
         return [] if user is None else handler(user, intent)
 
-    def apply_run(self, uid: str, texts: tuple[str, ...]) -> Outcomes:
-        """Say(uid, "", text) for each of texts in turn, in one outcome when the fast path
-        of apply holds for the user's current room (it holds for every line of the run:
-        saying changes nothing it checks); line by line otherwise."""
+    def apply_run(self, uid: str, texts: tuple[str, ...], room: str = "") -> Outcomes:
+        """Say(uid, room, text) for each of texts in turn, in one outcome when uid may
+        talk in the room (it may for every line of the run or for none: saying changes
+        nothing speak_in checks); line by line otherwise, for the same errors."""
         user = self.by_id.get(uid)
-        if user is not None and user.rooms:
-            room = next(reversed(user.rooms))
-            if user in room.members and "m" not in room.flags and not room.bans:
-                return [o.SaidRun(room.name, user.id, user.nick, texts)]
+        if user is not None:
+            checked = self.speak_in(user, room)
+            if checked.__class__ is not o.Error:
+                return [o.SaidRun(checked.name, user.id, user.nick, texts)]  # type: ignore[union-attr]
         outcomes: Outcomes = []
         for text in texts:
-            outcomes += self.apply(_Say(uid, "", text))
+            outcomes += self.apply(_Say(uid, room, text))
         return outcomes
 
     def reconfigure(self, settings: CoreSettings) -> None:

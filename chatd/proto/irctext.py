@@ -118,10 +118,7 @@ class RoomText:
             o.Said: lambda out: text_lines(
                 self.src(out.by, out.nick), "PRIVMSG", out.room, out.text
             ),
-            o.SaidRun: lambda out: b"".join(
-                text_lines(self.src(out.by, out.nick), "PRIVMSG", out.room, text)
-                for text in out.texts
-            ),
+            o.SaidRun: self._said_run,
             o.Acted: lambda out: text_lines(
                 self.src(out.by, out.nick), "PRIVMSG", out.room, out.text, action=True
             ),
@@ -148,6 +145,10 @@ class RoomText:
                 Message("MODE", (out.room, *modes_params(out.changes)), self.src(out.by, out.nick))
             ),
         }
+
+    def _said_run(self, out: o.SaidRun) -> bytes:
+        source, room = self.src(out.by, out.nick), out.room
+        return b"".join([text_lines(source, "PRIVMSG", room, text) for text in out.texts])
 
     def _parted(self, out: o.Parted) -> bytes:
         params = (out.room, out.reason) if out.reason else (out.room,)
