@@ -51,6 +51,8 @@ def measured(name: str, target: Target, load: Load, args: argparse.Namespace) ->
         result.extra["slow_cut"] = bool(out["slow_cut"])
     if out["ready"] < load.clients:
         result.extra["not_ready"] = load.clients - int(out["ready"])
+    if out.get("byte_mismatch"):  # receivers whose bytes were not what they were sent
+        result.extra["byte_mismatch"] = int(out["byte_mismatch"])
     result.extra["alive"] = target.alive
     return result
 

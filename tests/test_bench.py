@@ -326,6 +326,9 @@ def test_c_and_python_generators_agree_on_a_small_load(built, relay):
         assert out["slow_cut"] is None  # no silent reader in this load
         assert 0 <= out["gen_cpu_pct"] <= 200
     assert (c["generator"], python["generator"]) == ("c", "python")
+    # In each room of 4, one reader samples and 3 count bytes they discard; their bytes
+    # were exactly what their lines come to, or delivered would fall short above.
+    assert (c["discarding"], c["byte_mismatch"]) == (6, 0)
 
 
 def test_the_baseline_runs_the_chatd_of_its_own_tree(tmp_path, monkeypatch):
