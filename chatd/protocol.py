@@ -97,6 +97,8 @@ class LineParser:
         append = out.append
         limit = self.max_line
         left = most if most >= 0 else sys.maxsize
+        if self._iac == NO_IAC and not self._discarding:
+            left -= self._take_whole(out, limit, left)
         while left:
             if not self._discarding:
                 buf = self._buf
@@ -134,6 +136,39 @@ class LineParser:
             append(item)
             left -= 1
         return out
+
+    def _take_whole(self, out: list[str | LineTooLong], limit: int, left: int) -> int:
+        """Whole lines, decoded together and split, where that is the same as line by
+        line: those that end within ``limit`` bytes of where they start together (so none
+        is too long), window after window, while ``left`` allows and no telnet byte is
+        held.  How many were appended.
+
+        UTF-8 decoding starts afresh at every ASCII byte, so decoding lines together gives
+        what decoding each does; a CR left before an LF is a control that sanitising
+        removes, as line by line drops it.  A read of a talking client takes one decode
+        and one split per window of ``limit`` bytes, not one per line."""
+        buf = self._buf
+        pos = self._pos
+        append = out.append
+        taken = 0
+        while True:
+            last = buf.rfind(10, pos, pos + limit + 1)
+            if last < 0:
+                break
+            count = buf.count(10, pos, last) + 1
+            if taken + count > left:
+                break
+            for text in buf[pos:last].decode("utf-8", "replace").split("\n"):
+                if not text.isprintable():
+                    text = _CONTROLS.sub("", text)
+                append(text if text and not text.isspace() else "")
+            taken += count
+            pos = last + 1
+        if taken:
+            self._pos = pos
+            if self._scanned < pos:
+                self._scanned = pos
+        return taken
 
     def next(self) -> str | LineTooLong | None:
         """The next item, or None until more bytes complete one."""

@@ -264,6 +264,41 @@ def test_however_the_items_are_pulled_they_are_the_same(tokens, sizes):
     assert parser.take(-1) == [] and parser.next() is None
 
 
+LINE_BYTES = st.lists(
+    st.one_of(
+        st.binary(max_size=12),
+        st.sampled_from([b"\r", b"\xe2\x82", b"\xe2\x82\xac", b"\xf0\x9f", b" ", b"\x1b[2J", b"/"]),
+        st.text(max_size=8).map(str.encode),
+    ),
+    max_size=8,
+).map(lambda parts: b"".join(parts).replace(b"\n", b"").replace(b"\xff", b""))
+
+
+@given(
+    st.lists(st.tuples(LINE_BYTES, st.sampled_from([b"\n", b"\r\n"])), max_size=30),
+    st.binary(max_size=10).map(lambda b: b.replace(b"\n", b"").replace(b"\xff", b"")),
+    st.sampled_from([-1, 1, 7, 30]),
+    st.sampled_from([16, 64, 4096]),
+)
+def test_a_read_of_whole_lines_taken_at_once_gives_what_they_give_one_by_one(
+    lines, rest, most, limit
+):
+    # A read of many short lines (what a talking client sends) is decoded and split a
+    # window of max_line bytes at a time; it must be item for item what the line-by-line
+    # path gives, too long lines included, with a partial line after it left for later.
+    stream = b"".join(line + end for line, end in lines) + rest
+    one_by_one = LineParser(limit)
+    one_by_one.feed(stream)
+    expected = []
+    while len(expected) != most and (item := one_by_one.next()) is not None:
+        expected.append(item)
+    parser = LineParser(limit)
+    parser.feed(stream)
+    assert parser.take(most) == expected
+    assert parser.buffered == one_by_one.buffered
+    assert items(parser, b"\n") == items(one_by_one, b"\n")
+
+
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=20))
 def test_no_byte_ever_eats_a_line_end(lines):
     got = items(LineParser(40), b"".join(line + b"\n" for line in lines))
