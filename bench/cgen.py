@@ -49,6 +49,8 @@ def command(target: Target, load: Load) -> list[str]:
     if alt:  # every other client the second kind, on its own port
         cmd += ["--alt-every", "2", "--alt-port", str(alt[0].port)]
         cmd += _dialect("--alt-", alt[0].dialect)
+    if not target.fixed_deliveries:  # every receiver reads and counts lines
+        cmd += ["--sample-every", "1"]
     if load.silent_last:
         cmd.append("--silent-last")
     for pid in target.pids():

@@ -17,8 +17,9 @@
  * receiver (the stamp has a fixed width), so before the load every sender says one line on
  * its own and every receiver notes the bytes it got from it; after the drain, a discarding
  * receiver whose bytes are exactly sum(lines sent x bytes per line) got every line, and one
- * whose bytes differ is reported in "byte_mismatch" and counted short.  During the load its
- * deliveries are estimated from its bytes, which is all the window needs.  Copying what
+ * whose bytes differ is reported in "byte_mismatch" and counted short.  The discarding
+ * receivers are not woken by epoll: every SWEEP_NS one recv each drops what they hold, and
+ * the window is read from the receivers that read (they are read at once).  Copying what
  * arrives costs the generator about as much as sending it costs the server; discarding
  * takes that cost out of the measurement.  --sample-every 1 reads everything, as does the
  * TLS build (its bytes must be decrypted).
@@ -69,6 +70,7 @@
 #define PING_MAX 96 /* "PING :token" lines longer than this are not answered */
 #define SAMPLE_EVERY 8 /* one receiver in this many reads what it gets; the others discard */
 #define DISCARD_MAX (1 << 30) /* bytes one discarding recv may drop */
+#define SWEEP_NS 1000000 /* how often the discarding receivers are emptied */
 #ifndef CAN_DISCARD
 #define CAN_DISCARD 1 /* the TLS build cannot: its bytes must be decrypted */
 #endif
@@ -93,11 +95,14 @@ struct conn {
     uint32_t *line_bytes;               /* bytes of one line from its room's sender s */
     double per_line;                    /* their mean over the senders it hears */
     uint64_t probe_bytes, probe_marks;  /* what it got while one sender said one line */
+    int probe_whole;                    /* and its last read ended a line */
 };
 
 struct room {
     int first, count, senders, receivers;
     uint64_t sent, delivered;
+    int samplers;                    /* its receivers that read (the others discard) */
+    uint64_t sampled, samplers_own;  /* what they counted, and the lines they sent */
 };
 
 static struct conn *conns;
@@ -390,6 +395,33 @@ static void discard(struct conn *c) {
     count_bytes(c, (uint64_t)got);
 }
 
+/* The discarding receivers are not in epoll for reading: each sweep drops what every one
+ * holds, one recv each.  Woken per send of the server, they cost a recv per send;
+ * swept, they cost a recv per SWEEP_NS, with more in each.  The window does not wait for
+ * them (offer() reads it from the receivers that read), and their buffers hold far more
+ * than a sweep brings. */
+static int ndiscarders;
+static int64_t last_sweep;
+
+static void sweep(void) {
+    uint64_t before = delivered;
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].discards && !conns[i].closed)
+            discard(&conns[i]);
+    last_sweep = now_ns();
+    if (delivered != before)
+        last_progress = last_sweep;
+}
+
+/* Stops (or starts) waking c for reading, as the discarding phase begins (or not). */
+static void rewatch(struct conn *c) {
+    if (c->closed)
+        return;
+    uint32_t in = c->discards && discarding ? 0 : EPOLLIN;
+    struct epoll_event ev = {.events = in | (c->writing ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 static void readable(struct conn *c) {
     if (c->discards && discarding) {
         discard(c);
@@ -413,9 +445,11 @@ static void readable(struct conn *c) {
     if (probing) {
         c->probe_bytes += n;
         c->probe_marks += count;
+        c->probe_whole = readbuf[n - 1] == '\n';
     }
     if (count && counting) {
         c->counted += count;
+        rooms[c->room].sampled += count;
         delivered += count;
         rooms[c->room].delivered += count;
         int64_t stamp = last_stamp(readbuf, n);
@@ -427,7 +461,9 @@ static void readable(struct conn *c) {
 static void watch(struct conn *c, int writing) {
     if (c->writing == writing || c->closed)
         return;
-    struct epoll_event ev = {.events = EPOLLIN | (writing ? EPOLLOUT : 0), .data.ptr = c};
+    /* a discarding receiver is swept, not woken: see sweep() */
+    uint32_t in = c->discards && discarding ? 0 : EPOLLIN;
+    struct epoll_event ev = {.events = in | (writing ? EPOLLOUT : 0), .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
     c->writing = writing;
 }
@@ -615,8 +651,10 @@ static int offer(int64_t now, int batch) {
     int stamped = 0, sent = 0;
     for (int r = 0; r < nrooms; r++) {
         struct room *room = &rooms[r];
-        int64_t in_flight = (int64_t)(room->sent * room->receivers) - (int64_t)room->delivered;
-        if (in_flight >= (int64_t)opt.window * room->senders * room->receivers)
+        /* the window, as the room's readers see it (the discarding ones lag a sweep) */
+        int seen_by = room->samplers;
+        int64_t owed = (int64_t)(room->sent * (uint64_t)seen_by - room->samplers_own);
+        if (owed - (int64_t)room->sampled >= (int64_t)opt.window * room->senders * seen_by)
             continue;
         for (int s = 0; s < room->senders; s++) {
             struct conn *c = &conns[room->first + s];
@@ -628,6 +666,8 @@ static int offer(int64_t now, int batch) {
             }
             queue_batch(c, digits, batch);
             room->sent += (uint64_t)batch;
+            if (!c->discards)
+                room->samplers_own += (uint64_t)batch;
             sent = 1;
         }
     }
@@ -754,6 +794,7 @@ static void setup(void) {
             c->line_bytes = calloc((size_t)rooms[c->room].senders, sizeof *c->line_bytes);
         if (c->discards && !c->line_bytes)
             fail("setup", ENOMEM, -1);
+        rooms[c->room].samplers += !c->discards && !c->silent;
     }
 }
 
@@ -972,7 +1013,7 @@ static int probed(int s) {
         const struct conn *c = &conns[i];
         const struct room *room = &rooms[c->room];
         if (s < room->senders && i != room->first + s && !c->closed && !c->silent &&
-            !c->probe_marks)
+            !(c->probe_marks && c->probe_whole))
             return 0;
     }
     return 1;
@@ -989,7 +1030,7 @@ static void probe(int64_t timeout) {
     probing = 1;
     for (int s = 0; s < most; s++) {
         for (int i = 0; i < nconns; i++)
-            conns[i].probe_bytes = conns[i].probe_marks = 0;
+            conns[i].probe_bytes = conns[i].probe_marks = conns[i].probe_whole = 0;
         for (int r = 0; r < nrooms; r++)
             if (s < rooms[r].senders && !conns[rooms[r].first + s].closed)
                 queue_batch(&conns[rooms[r].first + s], zeros, 1);
@@ -1024,7 +1065,9 @@ static void probe(int64_t timeout) {
 static void drain(int64_t timeout, int64_t stall) {
     int64_t deadline = now_ns() + timeout;
     while (!all_in() && now_ns() < deadline) {
-        pump(50);
+        pump(ndiscarders ? 1 : 50);
+        if (ndiscarders)
+            sweep();
         if (now_ns() - last_progress > stall)
             break;
     }
@@ -1041,6 +1084,10 @@ static int load_run(void) {
     probe(10000000000LL);
 
     counting = discarding = 1;
+    for (int i = 0; i < nconns; i++) {
+        ndiscarders += conns[i].discards;
+        rewatch(&conns[i]);
+    }
     int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
     struct rusage ru0;
     getrusage(RUSAGE_SELF, &ru0);
@@ -1048,12 +1095,15 @@ static int load_run(void) {
     int64_t start = now_ns(), stop = start + (int64_t)(opt.duration * 1e9), now;
     int empty = 0;
     while ((now = now_ns()) < stop) {
+        if (ndiscarders && now - last_sweep >= SWEEP_NS)
+            sweep();
         int sent = offer(now, batch);
         /* Poll without blocking while reads keep coming (a wakeup costs more than an empty
          * poll then), and block once SPIN polls in a row found nothing: spinning there
          * would be CPU that the load does not need, counted against the generator. */
         int64_t left_ms = (stop - now_ns()) / 1000000;
-        int wait = empty < SPIN || sent ? 0 : (int)(left_ms < 10 ? (left_ms > 0 ? left_ms : 0) : 10);
+        int most = ndiscarders ? SWEEP_NS / 1000000 : 10; /* ms: a sweep is due by then */
+        int wait = empty < SPIN || sent ? 0 : (int)(left_ms < most ? (left_ms > 0 ? left_ms : 0) : most);
         empty = pump(wait) ? 0 : empty + 1;
     }
     uint64_t expected = 0;

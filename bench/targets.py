@@ -128,6 +128,9 @@ class Target:
     # The server's listen backlog: connections beyond it in flight are SYNs it drops, and
     # the kernel retries them after 1, 3, 7 … s.  chatd and the relay listen with SOMAXCONN.
     backlog = 4096
+    # A delivery is the same bytes every time for one sender and one receiver, so most of
+    # the C generator's receivers may discard their bytes and count them (bench/loadgen.c).
+    fixed_deliveries = True
 
     @classmethod
     def dialect(cls, rooms: int = 1) -> Dialect | None:
@@ -316,6 +319,8 @@ class Ncat(Target):
     name = "ncat"
     install = "apt-get install ncat"
     backlog = 10  # ncat 7.93 listens with 10 (ss -ltn)
+    # "<userN> " once per read of the sender, not per line: bytes are no delivery count.
+    fixed_deliveries = False
 
     @classmethod
     def available(cls) -> bool:

@@ -151,6 +151,17 @@ def test_loadgen_command_carries_the_dialect_and_the_server_pids(monkeypatch):
         cgen.command(targets.Ncat(Path("/nonexistent"), {}), Load(40, rooms=2))
 
 
+def test_only_servers_whose_deliveries_are_fixed_bytes_get_discarding_receivers(monkeypatch):
+    # ncat --chat prefixes "<userN> " once per read of the sender, not once per line:
+    # counting its bytes would count wrong, so every receiver reads and counts lines.
+    for cls, sampled in ((targets.Ncat, ["--sample-every", "1"]), (targets.Ngircd, [])):
+        target = cls(Path("/nonexistent"), {})
+        monkeypatch.setattr(target, "pids", lambda: [])
+        cmd = cgen.command(target, Load(40))
+        at = cmd.index("--sample-every") if "--sample-every" in cmd else len(cmd)
+        assert cmd[at : at + 2] == sampled
+
+
 def test_a_run_becomes_a_result_with_the_generator_share(monkeypatch):
     monkeypatch.setattr(scenarios, "drive", lambda target, load, args: dict(LOADGEN_LINE))
     target = targets.Relay(Path("/nonexistent"), {})
