@@ -29,7 +29,7 @@ from .linedoor import LineDoor
 from .loop import Loop, Timer
 from .peeraddr import limit_key
 from .proto.irc import IrcFront, IrcSettings
-from .proto.ircinput import room_privmsg
+from .proto.ircinput import head_of, room_privmsg, run_text
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
 from .sockets import protocol_of, tune_client_socket
@@ -374,16 +374,24 @@ class Server(Writer, TlsServing):
         batch = self.bus.__class__ is LocalBus and len(items) > 1 and session.registered
         run: list[str] = []
         room = ""
+        head = b""  # "PRIVMSG #room :" of the run's first line
         try:
             for item in items:
-                said = room_privmsg(uid, item) if batch and item.__class__ is bytes else None
+                said = None
+                if batch and item.__class__ is bytes:
+                    if run:
+                        text = run_text(item, head)
+                        if text is not None:  # the run's room: its target is not read again
+                            run.append(text)
+                            continue
+                    said = room_privmsg(uid, item)
                 if run and (said is None or said.room != room):
                     self._say_run(uid, run, room)  # first: the next item keeps its place
                     if conn.reason is not None:
                         return False
                 if said is not None:
                     session.active = True
-                    room = said.room
+                    room, head = said.room, head_of(item)
                     run.append(said.text)
                     continue
                 intents, replies = feed(uid, item)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from ircmem import IrcClient, IrcWorld  # noqa: E402
 
-from chatd.proto.ircinput import room_privmsg  # noqa: E402
+from chatd.proto.ircinput import head_of, room_privmsg, run_text  # noqa: E402
 from chatd.proto.irctext import quick_render  # noqa: E402
 from chatd.proto.ircwire import Message, render  # noqa: E402
 
@@ -89,3 +89,29 @@ def test_the_quick_renderer_writes_what_the_general_one_writes(source, command, 
     assert quick_render(source, command, target, body) == render(
         Message(command, (target, body), source)
     )
+
+
+RESTS = st.lists(st.one_of(PIECES, st.binary(max_size=6)), max_size=12).map(b"".join)
+LINES = RESTS.map(lambda rest: b"PRIVMSG " + rest)
+
+
+@given(LINES, st.one_of(LINES, RESTS.map(lambda rest: b"PRIVMSG #r :" + rest)))
+@example(b"PRIVMSG #r :one", b"PRIVMSG #r :two")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #r :\x01ACTION x\x01")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #r :a\0b")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #r :")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #rr :two")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #R :two")
+@example(b"PRIVMSG #r :one", b"PRIVMSG #r :\x1b")
+def test_a_runs_next_line_read_without_its_target_is_what_the_short_way_gives(first, line):
+    # The run's later lines skip the target: that must give the text room_privmsg gives
+    # a line to the run's room, and None whenever it gives anything else.
+    said = room_privmsg("u", first)
+    if said is None:
+        return
+    text = run_text(line, head_of(first))
+    again = room_privmsg("u", line)
+    if text is None:
+        assert again is None or again.room != said.room or not line.startswith(head_of(first))
+    else:
+        assert again is not None and (again.room, again.text) == (said.room, text)

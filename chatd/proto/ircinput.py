@@ -27,3 +27,22 @@ def room_privmsg(uid: str, line: bytes) -> i.Say | None:
     if not text or not room.isprintable():
         return None
     return i.Say(uid, room, text)
+
+
+def head_of(line: bytes) -> bytes:
+    """ "PRIVMSG #room :" of a line room_privmsg read: what the lines after it in its run
+    start with."""
+    return line[: line.index(b" :") + 2]
+
+
+def run_text(line: bytes, head: bytes) -> str | None:
+    """The text room_privmsg would give a line that starts with head (head_of the run's
+    first line), without reading the target again: the first " :" of such a line ends
+    head, since a room name holds no space, so its room is the run's.  None for anything
+    else, which goes the way room_privmsg sends it."""
+    if not line.startswith(head):
+        return None
+    raw = line[len(head) :]
+    if not raw or raw[0] == 1 or 0 in line:
+        return None
+    return p.sanitise(raw.decode("utf-8", "replace")) or None
