@@ -99,7 +99,7 @@ struct conn {
     double per_line;                    /* their mean over the senders it hears */
     uint64_t probe_bytes, probe_marks;  /* what it got while one sender said one line */
     int probe_whole;                    /* and its last read ended a line */
-    int swept;                          /* a discarding receiver emptied by sweep() */
+    int swept;                          /* discards, and the load has begun: see sweep() */
     int pace, skip;                     /* swept every pace-th sweep; sweeps to sit out */
 };
 
@@ -121,7 +121,6 @@ static size_t nsamples, samples_cap;
 static int counting; /* deliveries count only once the load starts */
 static char readbuf[READ_SIZE];
 static int connecting; /* connections in flight (connect_all) */
-static int discarding; /* the load has begun: discarding receivers read nothing */
 static int probing;    /* the senders' lines are measured one at a time */
 
 struct dialect {
@@ -440,17 +439,15 @@ static void sweep(void) {
         last_progress = last_sweep;
 }
 
-/* Stops (or starts) waking c for reading, as the discarding phase begins (or not). */
-static void rewatch(struct conn *c) {
-    if (c->closed)
-        return;
-    uint32_t in = c->swept && discarding ? 0 : EPOLLIN;
-    struct epoll_event ev = {.events = in | (c->writing ? EPOLLOUT : 0), .data.ptr = c};
+/* c's epoll interest: reading unless it is swept (see sweep()), writing while bytes wait. */
+static void set_events(struct conn *c, int writing) {
+    uint32_t in = c->swept ? 0 : EPOLLIN;
+    struct epoll_event ev = {.events = in | (writing ? EPOLLOUT : 0), .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 static void readable(struct conn *c) {
-    if (c->discards && discarding) {
+    if (c->swept) {
         discard(c);
         return;
     }
@@ -488,10 +485,7 @@ static void readable(struct conn *c) {
 static void watch(struct conn *c, int writing) {
     if (c->writing == writing || c->closed)
         return;
-    /* a discarding receiver is swept, not woken: see sweep() */
-    uint32_t in = c->swept && discarding ? 0 : EPOLLIN;
-    struct epoll_event ev = {.events = in | (writing ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    set_events(c, writing);
     c->writing = writing;
 }
 
@@ -1005,9 +999,9 @@ static uint64_t owed(const struct conn *c, uint64_t *bytes) {
 static int all_in(void) {
     for (int i = 0; i < nconns; i++) {
         const struct conn *c = &conns[i];
-        uint64_t bytes, lines = owed(c, &bytes);
         if (c->closed || c->silent)
             continue;
+        uint64_t bytes, lines = owed(c, &bytes);
         if (c->discards ? c->bytes < bytes : c->counted < lines)
             return 0;
     }
@@ -1110,12 +1104,14 @@ static int load_run(void) {
     quiesce(300000000LL, 60000000000LL);
     probe(10000000000LL);
 
-    counting = discarding = 1;
-    for (int i = 0; i < nconns; i++) {
-        ndiscarders += conns[i].discards;
-        conns[i].swept = conns[i].discards;
-        conns[i].pace = 1;
-        rewatch(&conns[i]);
+    counting = 1;
+    for (int i = 0; i < nconns; i++) { /* the discarding receivers are swept from now on */
+        struct conn *c = &conns[i];
+        ndiscarders += c->discards;
+        c->swept = c->discards;
+        c->pace = 1;
+        if (c->swept && !c->closed)
+            set_events(c, c->writing);
     }
     int batch = opt.window / 2 > 0 ? opt.window / 2 : 1;
     struct rusage ru0;

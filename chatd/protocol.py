@@ -159,7 +159,7 @@ class LineParser:
             if taken + count > left:
                 break
             for text in buf[pos:last].decode("utf-8", "replace").split("\n"):
-                if not text.isprintable():
+                if not text.isprintable():  # sanitise(), written out: no call per line
                     text = _CONTROLS.sub("", text)
                 append(text if text and not text.isspace() else "")
             taken += count
