@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .bus import LocalBus
 from .connection import CLOSED, Connection
 from .core import intents as i
-from .proto.ircinput import head_of, room_privmsg, run_text
+from .proto.ircinput import head_of, room_privmsg, run_text, run_texts
 
 if TYPE_CHECKING:
     from .admission import Pending
@@ -138,7 +138,7 @@ class Intake:
         room = ""
         head = b""  # "PRIVMSG #room :" of the run's first line
         try:
-            for item in items:
+            for k, item in enumerate(items):
                 said = None
                 if batch and item.__class__ is bytes:
                     if run:
@@ -155,7 +155,11 @@ class Intake:
                     session.active = True
                     room, head = said.room, head_of(item)
                     run.append(said.text)
-                    continue
+                    texts = run_texts(items[k + 1 :], head) if k + 1 < len(items) else None
+                    if texts is None:
+                        continue
+                    run += texts  # every line left is the run's: all read at once
+                    break
                 intents, replies = feed(uid, item)
                 if replies:
                     self.delivery.send_lines(conn, replies)

@@ -4,6 +4,7 @@ every member, the sender included, gets what the lines one by one would give."""
 
 from __future__ import annotations
 
+import pytest
 from test_fanout import Net
 
 from chatd.core import intents as i
@@ -90,7 +91,9 @@ IRC_READ = [
 ]
 
 
-def _irc_room(lines_in_one_read: bool, mode: str = "", runs: list | None = None) -> tuple:
+def _irc_room(
+    lines_in_one_read: bool, mode: str = "", runs: list | None = None, read: list = IRC_READ
+) -> tuple:
     """What a line member of #lobby, an IRC member of both rooms and the IRC sender get;
     runs, if given, gets the texts of every run the chat was handed."""
     net = Net()
@@ -107,9 +110,9 @@ def _irc_room(lines_in_one_read: bool, mode: str = "", runs: list | None = None)
         cat.says(f"MODE #side {mode}")  # cat made #side: its operator
         net.settle(bob, cat, dan)
     if lines_in_one_read:
-        dan.says(*IRC_READ)
+        dan.says(*read)
     else:
-        for line in IRC_READ:
+        for line in read:
             dan.says(line)
     net.tick()
     got = bob.read(), cat.read(), dan.read()
@@ -135,6 +138,25 @@ def test_an_irc_run_in_one_read_gives_everyone_what_the_lines_one_by_one_give():
         b"PRIVMSG #lobby :same room, other case", b"PRIVMSG #lobby last",
     ]) + b"\r\n"  # fmt: skip
     assert dan == b":test 403 dan #nowhere :No such channel\r\n:test PONG test tok\r\n"
+
+
+@pytest.mark.parametrize(
+    "read, texts",
+    [
+        (["PRIVMSG #lobby :one", "PRIVMSG #lobby :two words", "PRIVMSG #lobby :3"],
+         ("one", "two words", "3")),  # printable ASCII after the first: read together
+        (["PRIVMSG #lobby :one", "PRIVMSG #lobby :\x02bold\x02", "PRIVMSG #lobby :caf\u00e9"],
+         ("one", "bold", "caf\u00e9")),  # a control, a non-ASCII byte: line by line
+    ],
+)  # fmt: skip
+def test_a_read_that_is_all_one_irc_run_gives_what_the_lines_one_by_one_give(read, texts):
+    runs: list = []
+    together, apart = _irc_room(True, runs=runs, read=read), _irc_room(False, read=read)
+    assert together == apart
+    assert runs == [texts]
+    bob, cat, dan = together
+    assert bob == b"".join(b"<dan> %s\r\n" % t.encode() for t in texts)
+    assert dan == b""
 
 
 def test_an_irc_run_where_it_cannot_send_gives_each_line_its_error_in_order():
