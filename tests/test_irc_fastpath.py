@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from ircmem import IrcClient, IrcWorld  # noqa: E402
 
+from chatd.core import outcomes as o  # noqa: E402
 from chatd.proto.ircinput import head_of, room_privmsg, run_text, run_texts  # noqa: E402
-from chatd.proto.irctext import quick_render  # noqa: E402
+from chatd.proto.irctext import RoomText, Sources, quick_render, text_lines  # noqa: E402
 from chatd.proto.ircwire import Message, render  # noqa: E402
 
 PIECES = st.sampled_from(
@@ -151,3 +152,23 @@ def test_a_too_long_line_among_a_runs_lines_is_read_alone() -> None:
 
     assert run_texts([b"PRIVMSG #r :a", TOO_LONG], b"PRIVMSG #r :") is None  # type: ignore[list-item]
     assert run_texts([b"PRIVMSG #r :a", b"PRIVMSG #r :b"], b"PRIVMSG #r :") == ["a", "b"]
+
+
+RUN_TEXT = st.one_of(
+    TEXT,
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=600),
+    st.sampled_from(["", ":)", "word", "two words", "\u00e9" * 200, "x" * 480]),
+)
+
+
+@given(st.lists(RUN_TEXT, min_size=1, max_size=5))
+@example(["one", "two words", ":)"])
+@example(["x" * 482, "y"])  # ":a!unknown@chatd PRIVMSG #r " and CR LF: 512 bytes in all
+@example(["x" * 483, "y"])  # one more: cut in two lines
+@example(["caf\u00e9", "plain"])
+@example(["\u00e9" * 300])  # fits in characters, not in bytes
+def test_a_runs_privmsgs_rendered_together_are_what_each_renders_alone(texts):
+    out = o.SaidRun("#r", "u", "a", tuple(texts))  # "u" is no user: a!unknown@chatd
+    together = RoomText(Sources({})).render[o.SaidRun](out)
+    alone = [text_lines("a!unknown@chatd", "PRIVMSG", "#r", text) for text in texts]
+    assert together == b"".join(alone)

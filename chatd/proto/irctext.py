@@ -147,8 +147,16 @@ class RoomText:
         }
 
     def _said_run(self, out: o.SaidRun) -> bytes:
+        """The run's PRIVMSGs, formatted and encoded together when each fits in a line (as
+        quick_render would write it: the colon only where the text needs one)."""
         source, room = self.src(out.by, out.nick), out.room
-        return b"".join([text_lines(source, "PRIVMSG", room, text) for text in out.texts])
+        pre = f":{source} PRIVMSG {room} "
+        body = [pre + (":" + t if not t or " " in t or t[0] == ":" else t) for t in out.texts]
+        text = "\r\n".join(body) + "\r\n"
+        data = text.encode()
+        if len(data) == len(text) and max(map(len, body)) + 2 <= MAX_LINE:  # ASCII: 1 byte each
+            return data
+        return b"".join([text_lines(source, "PRIVMSG", room, t) for t in out.texts])
 
     def _parted(self, out: o.Parted) -> bytes:
         params = (out.room, out.reason) if out.reason else (out.room,)
