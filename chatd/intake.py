@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from .bus import LocalBus
 from .connection import CLOSED, Connection
 from .core import intents as i
-from .proto.ircinput import head_of, room_privmsg, run_text, run_texts
+from .proto.ircinput import head_of, room_privmsg, run_text
+from .proto.ircrun import Run
 
 if TYPE_CHECKING:
     from .admission import Pending
@@ -67,7 +68,7 @@ class Intake:
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         line = conn.front is self.line
-        spent = len(items)
+        spent = len(items) if line else parser.taken  # type: ignore[union-attr]  # a Run is many
         if line and self.door.watching(conn):
             items = self.door.items(conn, items)
             if items is None:
@@ -138,8 +139,17 @@ class Intake:
         room = ""
         head = b""  # "PRIVMSG #room :" of the run's first line
         try:
-            for k, item in enumerate(items):
+            for item in items:
                 said = None
+                if item.__class__ is Run:
+                    if run and item.head == head:  # the run's later lines, read at once
+                        run += item.texts
+                        continue
+                    if run:
+                        self._say_run(uid, run, room)
+                    if conn.reason is not None or not self._irc_items(conn, item.lines()):
+                        return False  # not after its run's first line: read line by line
+                    continue
                 if batch and item.__class__ is bytes:
                     if run:
                         text = run_text(item, head)
@@ -155,11 +165,7 @@ class Intake:
                     session.active = True
                     room, head = said.room, head_of(item)
                     run.append(said.text)
-                    texts = run_texts(items[k + 1 :], head) if k + 1 < len(items) else None
-                    if texts is None:
-                        continue
-                    run += texts  # every line left is the run's: all read at once
-                    break
+                    continue
                 intents, replies = feed(uid, item)
                 if replies:
                     self.delivery.send_lines(conn, replies)

@@ -204,7 +204,8 @@ class Server(Writer, TlsServing, Intake):
             self.on_tls_ready if tls else self.on_ready,
             self.config.max_line_bytes,
             self.config.flood_burst,
-            IrcFramer() if front is self.irc else None,
+            # In one process a run of PRIVMSGs is handed to the chat at once (intake.py).
+            IrcFramer(runs=self.bus.__class__ is LocalBus) if front is self.irc else None,
         )
 
     def _start(self, conn: Connection) -> None:

@@ -159,6 +159,13 @@ def test_a_read_that_is_all_one_irc_run_gives_what_the_lines_one_by_one_give(rea
     assert dan == b""
 
 
+def test_an_empty_privmsg_in_a_run_gets_its_412_in_its_place():
+    read = ["PRIVMSG #lobby :one", "PRIVMSG #lobby :", "PRIVMSG #lobby :two"]
+    together, apart = _irc_room(True, read=read), _irc_room(False, read=read)
+    assert together == apart
+    assert together[2] == b":test 412 dan :No text to send\r\n"
+
+
 def test_an_irc_run_where_it_cannot_send_gives_each_line_its_error_in_order():
     together, apart = _irc_room(True, "+m"), _irc_room(False, "+m")
     assert together == apart
@@ -182,3 +189,38 @@ def test_the_chat_gives_one_outcome_for_a_run_in_a_named_room():
         i.Say(cat.conn.id, "#lobby", "a")
     )  # not a member of #lobby: the same answer as one line
     net.close()
+
+
+def test_a_run_read_before_registering_is_refused_line_by_line():
+    net = Net()
+    eve = net._adopt("irc")
+    eve.says("PRIVMSG #lobby :a", "PRIVMSG #lobby :b", "PRIVMSG #lobby :c")
+    net.tick()
+    assert [line.split()[1] for line in eve.read().splitlines()] == [b"451"] * 3
+    net.close()
+
+
+def _register_and_talk(in_one_read: bool) -> tuple:
+    net = Net()
+    bob = net.line()
+    net.settle(bob)
+    eve = net._adopt("irc")
+    read = ["NICK eve", "USER eve 0 * :eve", "JOIN #lobby"] + [
+        f"PRIVMSG #lobby :{t}" for t in "abc"
+    ]
+    if in_one_read:
+        eve.says(*read)
+    else:
+        for line in read:
+            eve.says(line)
+            net.tick()
+    net.tick()
+    got = bob.read(), eve.read()
+    net.close()
+    return got
+
+
+def test_a_run_read_with_the_registration_gives_what_the_lines_one_by_one_give():
+    together = _register_and_talk(True)
+    assert together == _register_and_talk(False)
+    assert together[0].endswith(b"<eve> a\r\n<eve> b\r\n<eve> c\r\n")

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ircmem import IrcClient, IrcWorld  # noqa: E402
 
 from chatd.core import outcomes as o  # noqa: E402
-from chatd.proto.ircinput import head_of, room_privmsg, run_text, run_texts  # noqa: E402
+from chatd.proto.ircinput import head_of, room_privmsg, run_text  # noqa: E402
 from chatd.proto.irctext import RoomText, Sources, quick_render, text_lines  # noqa: E402
 from chatd.proto.ircwire import Message, render  # noqa: E402
 
@@ -116,42 +116,6 @@ def test_a_runs_next_line_read_without_its_target_is_what_the_short_way_gives(fi
         assert again is None or again.room != said.room or not line.startswith(head_of(first))
     else:
         assert again is not None and (again.room, again.text) == (said.room, text)
-
-
-ASCII = st.binary(max_size=8).map(lambda b: bytes(32 + x % 95 for x in b))  # printable
-LATER = st.one_of(
-    RESTS.map(lambda rest: b"PRIVMSG #r :" + rest),
-    ASCII.map(lambda rest: b"PRIVMSG #r :" + rest),
-    LINES,
-    st.just(b"PING :x"),
-)
-
-
-@given(st.lists(LATER, min_size=1, max_size=6))
-@example([b"PRIVMSG #r :one", b"PRIVMSG #r :two words"])
-@example([b"PRIVMSG #r :one", b"PRIVMSG #r :"])
-@example([b"PRIVMSG #r :one", b"PRIVMSG #r :\x01ACTION x\x01"])
-@example([b"PRIVMSG #r :one", b"PRIVMSG #rr :two"])
-@example([b"PRIVMSG #r :one", b"PRIVMSG #r :caf\xc3\xa9"])
-@example([b"PRIVMSG #r :one", b"PRIVMSG #r :a PRIVMSG #r :b"])
-@example([b"PRIVMSG #x :abcd", b"PRIVMSG #r :b"])
-def test_a_runs_lines_read_together_are_what_each_read_alone_gives(lines):
-    # Read together, the lines give what run_text gives each; and they are read together
-    # whenever each is the run's room and printable ASCII text (else it is no fast path).
-    texts = run_texts(lines, b"PRIVMSG #r :")
-    alone = [run_text(line, b"PRIVMSG #r :") for line in lines]
-    if texts is not None:
-        assert texts == alone
-    plain = [line[12:] for line in lines if line.startswith(b"PRIVMSG #r :")]
-    if len(plain) == len(lines) and all(t and all(32 <= c < 127 for c in t) for t in plain):
-        assert texts == [t.decode() for t in plain]
-
-
-def test_a_too_long_line_among_a_runs_lines_is_read_alone() -> None:
-    from chatd.proto.ircwire import TOO_LONG
-
-    assert run_texts([b"PRIVMSG #r :a", TOO_LONG], b"PRIVMSG #r :") is None  # type: ignore[list-item]
-    assert run_texts([b"PRIVMSG #r :a", b"PRIVMSG #r :b"], b"PRIVMSG #r :") == ["a", "b"]
 
 
 RUN_TEXT = st.one_of(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chatd.proto import ircnumerics as n
 from chatd.proto import ircwire as w
 from chatd.proto.ircnumerics import isupport, numeric, pack_words, split_text
+from chatd.proto.ircrun import Run
 from chatd.proto.ircwire import (
     TOO_LONG,
     IrcFramer,
@@ -549,3 +550,75 @@ def test_take_cuts_what_next_cuts(data: bytes, cuts: list[int], most: int) -> No
         got += framer.take(most)
     got += framer.take(-1)
     assert got == _by_next(IrcFramer(**limits), *chunks)
+
+
+def _lines(got: list) -> list:
+    """Items with every Run as the lines it stands for."""
+    return [line for item in got for line in (item.lines() if isinstance(item, Run) else [item])]
+
+
+_TALK = st.lists(
+    st.sampled_from(
+        [
+            b"PRIVMSG #r :",
+            b"PRIVMSG #r :hi there",
+            b"PRIVMSG #r :x",
+            b"PRIVMSG #s :x",
+            b"PRIVMSG #r,#s :x",
+            b"PRIVMSG #r x :y",
+            b"PRIVMSG #\xc3\xa9 :x",
+            b"\r\n",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"\x01",
+            b"\0",
+            b"\xc3\xa9",
+            b"PING :z",
+            b"y" * 13,
+        ]
+    ),
+    max_size=40,
+).map(b"".join)
+
+
+@given(_TALK, st.lists(st.tuples(st.integers(0, 600), st.integers(0, 6)), max_size=20))
+@example(b"PRIVMSG #r :x\r\nPRIVMSG #r :hi there\r\nPRIVMSG #r :x\r\n", [])
+@example(b"PRIVMSG #r :x\r\nPRIVMSG #r :" + b"y" * 21 + b"\r\n", [])  # 33 bytes: too long
+@example(b"PRIVMSG #r :x\r\nPRIVMSG #r :x\r\nPRIVMSG #r :x\r\n", [(0, 2)])  # budget 2
+@example(b"PRIVMSG #r :x\r\nPING :abcdefgh\r\nPRIVMSG #r :y\r\n", [])  # another start
+def test_a_run_read_at_once_stands_for_the_lines_one_by_one(data: bytes, plan: list) -> None:
+    # Runs or not, the same lines come out in the same pulls, whatever the chunking and
+    # the flood budget; and taken counts a Run as its lines.
+    pulled = []
+    for runs in (False, True):
+        framer = IrcFramer(max_line=34, max_tags=8, runs=runs)
+        got: list = []
+        start = 0
+        for cut, pulls in [*sorted(plan), (len(data), -1)]:
+            end = max(start, cut % (len(data) + 1))
+            framer.feed(data[start:end])
+            start = end
+            took = framer.take(pulls)
+            assert framer.taken == len(_lines(took))
+            got.append(_lines(took))
+        pulled.append(got)
+    assert pulled[0] == pulled[1]
+
+
+def test_a_talking_clients_read_is_its_first_line_and_one_run() -> None:
+    framer = IrcFramer(runs=True)
+    framer.feed(b"PRIVMSG #r :one\r\nPRIVMSG #r :two words\r\nPRIVMSG #r ::)\r\n")
+    assert framer.take(-1) == [b"PRIVMSG #r :one", Run(b"PRIVMSG #r :", ["two words", ":)"])]
+    assert framer.taken == 3
+    for read in (
+        b"PRIVMSG #r :one\r\nPRIVMSG #r :two\r\nPING :x\r\n",  # another command
+        b"PRIVMSG #r :one\r\nPRIVMSG #r :\x02two\r\n",  # a control: sanitised one by one
+        b"PRIVMSG #r :one\r\nPRIVMSG #r :caf\xc3\xa9\r\n",  # not ASCII
+        b"PRIVMSG #r :one\r\nPRIVMSG #r :two\n",  # LF alone
+        b"PRIVMSG #r,#s :one\r\nPRIVMSG #r,#s :two\r\n",  # two targets
+    ):
+        framer.feed(read)
+        assert not any(isinstance(item, Run) for item in framer.take(-1)), read
+    framer.feed(b"PRIVMSG #r :one\r\nPRIVMSG #r :two\r\nPRIVMSG #r :three\r\n")
+    assert framer.take(2) == [b"PRIVMSG #r :one", b"PRIVMSG #r :two"]  # budget: no Run

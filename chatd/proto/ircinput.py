@@ -46,25 +46,3 @@ def run_text(line: bytes, head: bytes) -> str | None:
     if not raw or raw[0] == 1 or 0 in line:
         return None
     return p.sanitise(raw.decode("utf-8", "replace")) or None
-
-
-# Deleted from a run's bytes, their count says the lines are printable ASCII: all bytes
-# but the printable ASCII ones, LF included (it joins them).
-_NOT_PLAIN = bytes(range(32)) + bytes(range(127, 256))
-
-
-def run_texts(lines: list[bytes], head: bytes) -> list[str] | None:
-    """What run_text(line, head) gives each of lines, when they are all printable ASCII
-    (the common case, with nothing to sanitise); else None, and each goes its own way.
-
-    The lines are read together, in a handful of calls for them all rather than as many
-    per line: a line holds no LF, so LF + head occurs only where one starts."""
-    try:
-        blob = b"\n".join(lines)
-    except TypeError:  # a TooLong is no bytes
-        return None
-    joins = len(lines) - 1
-    if not blob.startswith(head) or len(blob.translate(None, _NOT_PLAIN)) != len(blob) - joins:
-        return None  # a control (NUL, CTCP's \x01, colours), a non-ASCII byte, another start
-    texts = blob.decode("ascii")[len(head) :].split("\n" + head.decode("ascii"))
-    return texts if len(texts) == len(lines) and "" not in texts else None

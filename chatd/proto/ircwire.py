@@ -22,6 +22,8 @@ from typing import Final
 
 from chatd.protocol import fold
 
+from .ircrun import Run, run_after
+
 MAX_LINE: Final = 512  # bytes, CR LF included
 MAX_TAGS: Final = 8191  # more bytes allowed to a line that starts with '@'
 CRLF: Final = b"\r\n"
@@ -203,9 +205,13 @@ class IrcFramer:
         "_found",
         "_discarding",
         "_after_cr",
+        "_runs",
+        "taken",
     )
 
-    def __init__(self, max_line: int = MAX_LINE, max_tags: int = MAX_TAGS) -> None:
+    def __init__(
+        self, max_line: int = MAX_LINE, max_tags: int = MAX_TAGS, runs: bool = False
+    ) -> None:
         self._chunk = max_line  # bytes dropped per item while discarding
         self._limit = max_line - 2  # bytes of a line, its CR LF excluded
         self._tag_limit = self._limit + max_tags
@@ -215,6 +221,8 @@ class IrcFramer:
         self._found = False  # _buf[_scanned] is a line end
         self._discarding = False  # inside a line that was too long
         self._after_cr = False  # a line ended at CR: an LF right after it belongs to it
+        self._runs = runs  # hand out a run's later PRIVMSGs as one Run (see ircrun.py)
+        self.taken = 0  # lines the last take() handed out: a Run is as many as its texts
 
     def feed(self, data: bytes) -> None:
         if self._pos == len(self._buf):  # nothing held: keep the bytes read as they are
@@ -251,16 +259,20 @@ class IrcFramer:
         self._after_cr = buf[end] == 13
         return bytes(buf[pos:end])
 
-    def take(self, most: int) -> list[bytes | TooLong]:
-        """Up to ``most`` items in order (every one there is if ``most`` is negative).
+    def take(self, most: int) -> list[bytes | TooLong | Run]:
+        """Up to ``most`` lines in order (every one there is if ``most`` is negative);
+        ``taken`` says how many.
 
         Ordinary lines (LF or CR LF, no bare CR, within the limit) are cut in the inner
-        loop, the hot path of a busy client; anything else goes through ``next``."""
-        out: list[bytes | TooLong] = []
-        left = most if most >= 0 else sys.maxsize
+        loop, the hot path of a busy client; anything else goes through ``next``.  With
+        ``runs``, the lines after the first "PRIVMSG #room :" may come as one Run."""
+        out: list[bytes | TooLong | Run] = []
+        left = total = most if most >= 0 else sys.maxsize
+        runs = self._runs  # one try a take: a failed one costs a scan of the read
         while left:
             if not self._discarding and not self._after_cr:
-                left -= self._ordinary(out, left)
+                left -= self._ordinary(out, left, runs)
+                runs = False
                 if not left:
                     break
             item = self.next()
@@ -268,10 +280,12 @@ class IrcFramer:
                 break
             out.append(item)
             left -= 1
+        self.taken = total - left
         return out
 
-    def _ordinary(self, out: list[bytes | TooLong], left: int) -> int:
-        """Appends up to left ordinary lines to out; how many."""
+    def _ordinary(self, out: list[bytes | TooLong | Run], left: int, runs: bool) -> int:
+        """Appends up to left ordinary lines to out; how many.  With runs, the lines
+        after the first "PRIVMSG #" one may be appended as a Run (ircrun.run_after)."""
         buf = self._buf
         find = buf.find
         limit = self._limit
@@ -287,9 +301,18 @@ class IrcFramer:
             line = buf[pos:stop]
             if 13 in line:  # a bare CR ends a line too: next() cuts it there
                 break
-            out.append(line if line.__class__ is bytes else bytes(line))
+            line = line if line.__class__ is bytes else bytes(line)
+            out.append(line)
             pos = end + 1
             taken += 1
+            if runs and line.startswith(b"PRIVMSG #"):
+                runs = False
+                run = run_after(line, buf, pos, left - taken, limit)
+                if run is not None:
+                    out.append(run)
+                    taken += len(run.texts)
+                    pos = buf.rfind(10) + 1  # the run ends at the last line end held
+                    break
         if pos != start:
             self._pos = pos
             if self._scanned < pos:  # what was scanned was handed out

@@ -1,0 +1,63 @@
+"""A talking IRC client's read, framed at once: after a "PRIVMSG #room :text" line, the
+lines that follow it to the last line end held are very often the same command to the
+same room.  When each is that head and printable ASCII text (nothing to sanitise, no
+CTCP), the framer hands them out as one Run of their texts, cut with one decode and one
+split, rather than as lines that are each cut, sliced and read again.
+
+A Run stands for exactly the lines it was read from (``lines()``), so whoever cannot
+use it as a run reads those lines one by one and gets what the framer would have given."""
+
+from __future__ import annotations
+
+# Deleted from the run's bytes, their count says the lines are printable ASCII joined by
+# CR LF: every byte but the printable ASCII ones.
+_NOT_PLAIN = bytes(range(32)) + bytes(range(127, 256))
+
+
+class Run:
+    """Lines that were each ``head`` + text, in order: a run's later PRIVMSGs."""
+
+    __slots__ = ("head", "texts")
+
+    def __init__(self, head: bytes, texts: list[str]) -> None:
+        self.head = head  # b"PRIVMSG #room :"
+        self.texts = texts
+
+    def lines(self) -> list[bytes]:
+        """The lines, as the framer hands them out one by one."""
+        head = self.head
+        return [head + text.encode() for text in self.texts]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and (self.head, self.texts) == (other.head, other.texts)
+
+    def __repr__(self) -> str:
+        return f"Run({self.head!r}, {self.texts!r})"
+
+
+def run_after(first: bytes, buf: bytes | bytearray, pos: int, most: int, limit: int) -> Run | None:
+    """The lines of buf from pos to its last LF as a Run of first's head, if there are at
+    most ``most`` of them and each is that head and printable ASCII text, ends CR LF and
+    holds at most ``limit`` bytes; else None.
+
+    ``first`` is the line just framed, and must be "PRIVMSG #room :text" to one room."""
+    head, colon, _ = first.partition(b" :")
+    target = head[8:]
+    if not colon or 32 in target or 44 in target or not head.isascii():  # space, comma
+        return None
+    end = buf.rfind(10, pos)
+    if end <= pos or buf[end - 1] != 13:
+        return None
+    chunk = buf[pos : end - 1]
+    joins = chunk.count(b"\r\n")
+    if joins >= most or len(chunk.translate(None, _NOT_PLAIN)) != len(chunk) - 2 * joins:
+        return None  # too many for the flood budget; a control, a bare CR or LF, non-ASCII
+    head += b" :"
+    start = head.decode()
+    text = chunk.decode()
+    if not text.startswith(start):
+        return None
+    texts = text[len(start) :].split("\r\n" + start)
+    if len(texts) != joins + 1 or "" in texts or len(head) + max(map(len, texts)) > limit:
+        return None  # a line with another start, one with no text, one too long
+    return Run(head, texts)
