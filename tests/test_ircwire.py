@@ -1,4 +1,4 @@
-"""The IRC wire layer in memory: parsing, rendering, framing, replies and ban masks."""
+"""The IRC wire layer in memory: parsing, rendering, framing, replies and ban masks (core.masks)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from chatd.core import masks as m
+from chatd.core.masks import mask_matches, normalise_mask
 from chatd.proto import ircnumerics as n
 from chatd.proto import ircwire as w
 from chatd.proto.ircnumerics import isupport, numeric, pack_words, split_text
@@ -17,8 +19,6 @@ from chatd.proto.ircwire import (
     IrcFramer,
     Message,
     ParseError,
-    mask_matches,
-    normalise_mask,
     parse,
     render,
 )
@@ -475,14 +475,14 @@ def test_slow_input_grows_the_buffer_in_place() -> None:
 @given(st.text("abAB!@.*?", max_size=10), st.text("abAB!@.*?", max_size=12))
 def test_mask_matching_agrees_with_fnmatch(mask: str, subject: str) -> None:
     assert mask_matches(mask, subject) == fnmatch.fnmatchcase(subject.lower(), mask.lower())
-    _, steps = w._match(w._tokens(mask.lower()), subject.lower())
+    _, steps = m._match(m._tokens(mask.lower()), subject.lower())
     assert steps <= (len(subject) + 1) * (len(mask) + 1)
 
 
 def test_a_pathological_mask_takes_linear_steps() -> None:
     mask = "*a" * 40 + "*b"
     for subject in ("a" * 5000, "a" * 5000 + "b", "a" * 2500 + "c" * 2500):
-        matched, steps = w._match(w._tokens(mask), subject)
+        matched, steps = m._match(m._tokens(mask), subject)
         assert matched == subject.endswith("b")
         assert steps <= 2 * (len(subject) + len(mask))
     assert not mask_matches(mask, "a" * 5000)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
-from .names import fold
+from .masks import mask_matches
 
 OP = 1
 VOICE = 2
@@ -88,8 +85,8 @@ class Room:
     def banned(self, user: User) -> bool:
         if not self.bans:
             return False
-        mask = fold(user.mask())
-        return any(_mask_re(ban).fullmatch(mask) for ban in self.bans)
+        mask = user.mask()
+        return any(mask_matches(ban, mask) for ban in self.bans)
 
     def prefix(self, user: User) -> str:
         flags = self.members.get(user, 0)
@@ -97,20 +94,3 @@ class Room:
 
     def __repr__(self) -> str:
         return f"<Room {self.name} {len(self.members)}>"
-
-
-def normalise_mask(mask: str) -> str:
-    """'bob' -> 'bob!*@*', 'bob!x' -> 'bob!x@*', '*@host' -> '*!*@host'."""
-    if "!" not in mask and "@" not in mask:
-        return mask + "!*@*"
-    if "!" not in mask:
-        return "*!" + mask
-    if "@" not in mask:
-        return mask + "@*"
-    return mask
-
-
-@lru_cache(maxsize=256)
-def _mask_re(mask: str) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in fold(mask))
-    return re.compile("".join(parts), re.DOTALL)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import intents as i
 from . import outcomes as o
-from .model import OP, ROOM_FLAGS, TOPIC_LEN, VOICE, Room, User, normalise_mask
+from .masks import normalise_mask
+from .model import OP, ROOM_FLAGS, TOPIC_LEN, VOICE, Room, User
 from .names import fold, valid_room
 
 Outcomes = list[o.Outcome]
