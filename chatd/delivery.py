@@ -17,50 +17,25 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Any
 
 from .core import outcomes as o
-from .core.intents import Intent
 from .core.outcomes import Outcome
-from .fanout import Audience, detach, go_solo, seat, take_over, unseat, wake
+from .fanout import (  # FrontEnd and Session live there: the audiences hold them
+    Audience,
+    FrontEnd,
+    Session,
+    detach,
+    go_solo,
+    seat,
+    take_over,
+    unseat,
+    wake,
+)
 
 log = logging.getLogger("chatd.chat")
 
 _consume = deque(maxlen=0).extend  # runs an iterator to its end at C speed
-
-
-class FrontEnd(Protocol):
-    protocol: str
-
-    def room(self, out: Outcome) -> bytes | None: ...
-
-    def own(self, out: Outcome, uid: str) -> list[bytes] | tuple[bytes, ...]: ...
-
-    def refusal(self, out: o.Refused) -> bytes: ...
-
-    def notice(self, text: str) -> bytes: ...
-
-    def error(self, text: str) -> bytes: ...
-
-    def too_long(self, max_line: int) -> bytes: ...
-
-    def parse(self, uid: str, text: str) -> Intent | None: ...
-
-
-class Session:
-    """One user whose socket this process holds, as delivery sees it."""
-
-    __slots__ = ("id", "label", "front", "out", "nick", "seats")
-
-    def __init__(self, id: str, label: str, front: FrontEnd) -> None:
-        self.id = id
-        self.label = label  # where the user connects from, for the logs
-        self.front = front
-        # Queued output, written by the socket's owner; the same list object for the
-        # session's life (an audience's solo members are appended to through it).
-        self.out: list[bytes] = []
-        self.nick = ""
-        self.seats: tuple[Audience, ...] = ()  # the audiences of its rooms
 
 
 def _nothing(session: Session, *args: Any) -> None:

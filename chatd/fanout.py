@@ -16,14 +16,52 @@ a member that leaves takes what it got while it was in.  Anything already in a m
 queue when the room's first line of the tick comes (unsent bytes, an earlier private
 line) goes out before the room's bytes.  So every member's stream is exactly what it
 would be with a queue per member, at the cost of one append per room line.
+
+Here too are what an audience holds, a Session (a user whose socket this process holds)
+and its FrontEnd, so that delivery.py, which builds audiences, sits above this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .delivery import FrontEnd, Session
+from .core import outcomes as o
+from .core.intents import Intent
+from .core.outcomes import Outcome
+
+
+class FrontEnd(Protocol):
+    protocol: str
+
+    def room(self, out: Outcome) -> bytes | None: ...
+
+    def own(self, out: Outcome, uid: str) -> list[bytes] | tuple[bytes, ...]: ...
+
+    def refusal(self, out: o.Refused) -> bytes: ...
+
+    def notice(self, text: str) -> bytes: ...
+
+    def error(self, text: str) -> bytes: ...
+
+    def too_long(self, max_line: int) -> bytes: ...
+
+    def parse(self, uid: str, text: str) -> Intent | None: ...
+
+
+class Session:
+    """One user whose socket this process holds, as delivery sees it."""
+
+    __slots__ = ("id", "label", "front", "out", "nick", "seats")
+
+    def __init__(self, id: str, label: str, front: FrontEnd) -> None:
+        self.id = id
+        self.label = label  # where the user connects from, for the logs
+        self.front = front
+        # Queued output, written by the socket's owner; the same list object for the
+        # session's life (an audience's solo members are appended to through it).
+        self.out: list[bytes] = []
+        self.nick = ""
+        self.seats: tuple[Audience, ...] = ()  # the audiences of its rooms
 
 
 class Audience:
