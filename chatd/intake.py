@@ -129,7 +129,10 @@ class Intake:
         reply (QUIT before registering, a refused registration) ends the connection.
 
         In one process, a run of "PRIVMSG #room :text" lines to one room goes to the
-        chat as one call, as a line client's run of chat lines does (_line_items)."""
+        chat as one call, as a line client's run of chat lines does (_line_items).  The
+        framer may hand a run's later lines out as one Run (proto/ircrun.py): after the
+        run's first line its texts join the run; anywhere else its lines are read one by
+        one, as they would have been."""
         publish = self.bus.publish
         feed = self.irc.feed
         uid = conn.id
