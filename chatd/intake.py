@@ -18,6 +18,7 @@ from .connection import CLOSED, Connection
 from .core import intents as i
 from .proto.ircinput import head_of, room_privmsg, run_text
 from .proto.ircrun import Run
+from .protocol import TextRun
 
 if TYPE_CHECKING:
     from .admission import Pending
@@ -68,7 +69,7 @@ class Intake:
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         line = conn.front is self.line
-        spent = len(items) if line else parser.taken  # type: ignore[union-attr]  # a Run is many
+        spent = parser.taken  # a run of lines handed out as one item is as many items
         if line and self.door.watching(conn):
             items = self.door.items(conn, items)
             if items is None:
@@ -94,6 +95,9 @@ class Intake:
         run: list[str] = []
         batch = self.bus.__class__ is LocalBus and len(items) > 1
         for item in items:
+            if item.__class__ is TextRun:  # plain chat lines, read at once: the parser
+                run += item.chat  # hands them out so only where the chat takes runs
+                continue
             if batch and item.__class__ is str and item and item[0] != "/":
                 text = item.rstrip()
                 if text:  # parse gives nothing for white space alone

@@ -17,11 +17,12 @@ from .core import intents as i
 from .proto import linedetect as detect
 from .proto import linetext
 from .proto.line import LineFront
+from .protocol import TextRun
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-Items = list[Any]  # the line parser's: str lines and LineTooLong markers
+Items = list[Any]  # the line parser's: str lines, LineTooLong markers and TextRuns
 
 
 class LineDoor:
@@ -58,6 +59,9 @@ class LineDoor:
 
     def items(self, conn: Connection, items: Items) -> Items | None:
         """What is left of items for the chat; None: the client is leaving."""
+        items = [
+            x for item in items for x in (item.items if item.__class__ is TextRun else (item,))
+        ]
         if conn in self.sniffing:
             items = self._sniff(conn, items)  # type: ignore[assignment]
             if items is None:

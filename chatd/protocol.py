@@ -51,6 +51,42 @@ class LineTooLong:
 
 LINE_TOO_LONG: Final = LineTooLong()
 
+# Deleted from a window of lines, their count says the window is printable ASCII and LF:
+# every byte but those.
+_NOT_PLAIN: Final = bytes(range(10)) + bytes(range(11, 32)) + bytes(range(127, 256))
+_rstrip = str.rstrip
+
+
+class TextRun:
+    """Lines that take() hands out at once (with ``runs``): ``items``, exactly the items
+    they are one by one, and ``chat``, their texts as a run of chat lines says them
+    (right-stripped).  Each is printable ASCII, no command and not blank."""
+
+    __slots__ = ("items", "chat")
+
+    def __init__(self, items: list[str], chat: list[str]) -> None:
+        self.items = items
+        self.chat = chat
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextRun) and self.items == other.items
+
+    def __repr__(self) -> str:
+        return f"TextRun({self.items!r})"
+
+
+def _plain_run(chunk: bytes | bytearray) -> TextRun | None:
+    """The lines of chunk (LF between them) as a TextRun, if each is plain chat: printable
+    ASCII (nothing to sanitise), not a command, not blank.  Single-byte scans first: a '/'
+    anywhere is rare enough to look closer only then."""
+    if len(chunk.translate(None, _NOT_PLAIN)) != len(chunk):
+        return None
+    if 47 in chunk and (chunk[0] == 47 or b"\n/" in chunk):
+        return None
+    items = chunk.decode().split("\n")
+    chat = list(map(_rstrip, items))
+    return None if "" in chat else TextRun(items, chat)
+
 
 class LineParser:
     """Splits a byte stream into items, one at a time, whatever the chunking.
@@ -66,10 +102,12 @@ class LineParser:
     ``max_line`` bytes of it.  Every byte is scanned for LF once, however slowly it comes.
     """
 
-    __slots__ = ("max_line", "_buf", "_pos", "_scanned", "_iac", "_discarding")
+    __slots__ = ("max_line", "_buf", "_pos", "_scanned", "_iac", "_discarding", "_runs", "taken")
 
-    def __init__(self, max_line: int) -> None:
+    def __init__(self, max_line: int, runs: bool = False) -> None:
         self.max_line = max_line
+        self._runs = runs  # hand out a window of plain chat lines as one TextRun
+        self.taken = 0  # lines the last take() handed out: a TextRun is as many as it holds
         self._buf: bytes | bytearray = b""
         self._pos = 0  # start of what is not handed out yet
         self._scanned = 0  # no LF in _buf[_pos:_scanned]
@@ -88,15 +126,17 @@ class LineParser:
             self._iac = len(self._buf)
         self._buf += data  # type: ignore[operator]  # a bytearray by now: grows in place
 
-    def take(self, most: int) -> list[str | LineTooLong]:
-        """Up to ``most`` items in order (every one there is if ``most`` is negative).
+    def take(self, most: int) -> list[str | LineTooLong | TextRun]:
+        """Up to ``most`` lines in order (every one there is if ``most`` is negative);
+        ``taken`` says how many.
 
         Ordinary lines are cut in the inner loop, the hot path of a paste; anything else
-        goes through ``next``."""
-        out: list[str | LineTooLong] = []
+        goes through ``next``.  With ``runs``, a window of plain chat lines may come as
+        one TextRun."""
+        out: list[str | LineTooLong | TextRun] = []
         append = out.append
         limit = self.max_line
-        left = most if most >= 0 else sys.maxsize
+        left = total = most if most >= 0 else sys.maxsize
         if self._iac == NO_IAC and not self._discarding:
             left -= self._take_whole(out, limit, left)
         while left:
@@ -135,9 +175,10 @@ class LineParser:
                 break
             append(item)
             left -= 1
+        self.taken = total - left
         return out
 
-    def _take_whole(self, out: list[str | LineTooLong], limit: int, left: int) -> int:
+    def _take_whole(self, out: list[str | LineTooLong | TextRun], limit: int, left: int) -> int:
         """Whole lines, decoded together and split, where that is the same as line by
         line: those that end within ``limit`` bytes of where they start together (so none
         is too long), window after window, while ``left`` allows and no telnet byte is
@@ -146,10 +187,12 @@ class LineParser:
         UTF-8 decoding starts afresh at every ASCII byte, so decoding lines together gives
         what decoding each does; a CR left before an LF is a control that sanitising
         removes, as line by line drops it.  A read of a talking client takes one decode
-        and one split per window of ``limit`` bytes, not one per line."""
+        and one split per window of ``limit`` bytes, not one per line; with ``runs``, a
+        window of plain chat lines is one TextRun, and no step is taken per line."""
         buf = self._buf
         pos = self._pos
         append = out.append
+        runs = self._runs
         taken = 0
         while True:
             last = buf.rfind(10, pos, pos + limit + 1)
@@ -158,7 +201,14 @@ class LineParser:
             count = buf.count(10, pos, last) + 1
             if taken + count > left:
                 break
-            for text in buf[pos:last].decode("utf-8", "replace").split("\n"):
+            chunk = buf[pos:last]
+            run = _plain_run(chunk) if runs and count > 1 else None
+            if run is not None:
+                append(run)
+                taken += count
+                pos = last + 1
+                continue
+            for text in chunk.decode("utf-8", "replace").split("\n"):
                 if not text.isprintable():  # sanitise(), written out: no call per line
                     text = _CONTROLS.sub("", text)
                 append(text if text and not text.isspace() else "")

@@ -35,6 +35,7 @@ from .peeraddr import limit_key
 from .proto.irc import IrcFront, IrcSettings
 from .proto.ircwire import IrcFramer
 from .proto.line import LineFront, LineSettings
+from .protocol import LineParser
 from .sockets import protocol_of, tune_client_socket
 from .tlsconn import TlsConnection
 from .tlsserve import TlsServing
@@ -195,6 +196,7 @@ class Server(Writer, TlsServing, Intake):
     def _connection_args(self, front: LineFront | IrcFront, tls: bool) -> tuple:  # type: ignore[type-arg]
         """Connection's arguments after the socket and the IP."""
         self._ids += 1
+        local = self.bus.__class__ is LocalBus
         return (
             self.loop.clock(),
             f"{self.member_prefix}{self._ids}",
@@ -204,8 +206,10 @@ class Server(Writer, TlsServing, Intake):
             self.on_tls_ready if tls else self.on_ready,
             self.config.max_line_bytes,
             self.config.flood_burst,
-            # In one process a run of PRIVMSGs is handed to the chat at once (intake.py).
-            IrcFramer(runs=self.bus.__class__ is LocalBus) if front is self.irc else None,
+            # In one process a run of chat lines is handed to the chat at once (intake.py).
+            IrcFramer(runs=local)
+            if front is self.irc
+            else LineParser(self.config.max_line_bytes, runs=local),
         )
 
     def _start(self, conn: Connection) -> None:

@@ -41,6 +41,46 @@ def test_a_run_in_one_read_gives_every_member_what_the_lines_one_by_one_give():
     assert ann == b""  # the sender never gets its own lines
 
 
+def _plain(lines_in_one_read: bool, said: list[str], fresh: bool = False) -> tuple:
+    """What a line member and an IRC member get of a plain read by ann, and the runs the
+    chat was handed; fresh: ann's read is its first (the door still looks at it)."""
+    net = Net()
+    runs: list = []
+    apply_run = net.server.chat.apply_run
+    net.server.chat.apply_run = lambda uid, texts, room="": (
+        runs.append(texts) or apply_run(uid, texts, room)
+    )
+    ann, bob = net.line(), net.line()
+    cat = net.irc("cat", "#lobby")
+    if not fresh:
+        net.settle(ann, bob, cat)
+    if lines_in_one_read:
+        ann.says(*said)
+    else:
+        for line in said:
+            ann.says(line)
+    net.tick()
+    got = bob.read(), cat.read(), ann.read()
+    net.close()
+    return got, runs
+
+
+PLAIN = ["hi there", "trailing  ", "see http://x/y", "last"]
+
+
+def test_a_read_of_plain_lines_is_one_run_and_what_the_lines_one_by_one_give():
+    (together, runs), (apart, _) = _plain(True, PLAIN), _plain(False, PLAIN)
+    assert together == apart
+    assert runs == [("hi there", "trailing", "see http://x/y", "last")]
+    assert together[0] == b"".join(b"<guest1> %s\r\n" % t.encode() for t in runs[0])
+
+
+def test_a_first_read_of_plain_lines_passes_the_door_as_its_lines():
+    (together, _), (apart, _) = _plain(True, PLAIN, fresh=True), _plain(False, PLAIN, fresh=True)
+    assert together == apart
+    assert together[0].endswith(b"<guest1> last\r\n")
+
+
 def test_the_chat_gives_one_outcome_for_a_run_in_the_current_room():
     net = Net()
     ann = net.line()
@@ -224,3 +264,11 @@ def test_a_run_read_with_the_registration_gives_what_the_lines_one_by_one_give()
     together = _register_and_talk(True)
     assert together == _register_and_talk(False)
     assert together[0].endswith(b"<eve> a\r\n<eve> b\r\n<eve> c\r\n")
+
+
+def test_irc_registration_in_a_first_read_of_plain_lines_is_sent_away_not_relayed():
+    # "NICK eve\nUSER …\n" is plain ASCII and would make one run: the door still sees its
+    # lines one by one, and the IRC client on the line port is told where to go.
+    (bob, cat, ann), runs = _plain(True, ["NICK eve", "USER eve 0 * :eve"], fresh=True)
+    assert b"eve" not in bob and b"eve" not in cat and runs == []
+    assert ann.count(b"*** error: ") == 1 and b"IRC" in ann

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import tracemalloc
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd.protocol import LINE_TOO_LONG, LineParser
+from chatd.protocol import LINE_TOO_LONG, LineParser, TextRun
 
 
 def items(parser: LineParser, *chunks: bytes) -> list:
@@ -297,6 +297,64 @@ def test_a_read_of_whole_lines_taken_at_once_gives_what_they_give_one_by_one(
     assert parser.take(most) == expected
     assert parser.buffered == one_by_one.buffered
     assert items(parser, b"\n") == items(one_by_one, b"\n")
+
+
+def _flat(got: list) -> list:
+    """Items with every TextRun as the items it stands for."""
+    return [x for item in got for x in (item.items if isinstance(item, TextRun) else [item])]
+
+
+PLAIN_LINE = st.lists(
+    st.sampled_from([b"hi", b" ", b"/", b"x y", b"  ", b"\r", b"\x1b", b"\xc3\xa9", b"L" * 9]),
+    max_size=6,
+).map(b"".join)
+
+
+@given(
+    st.lists(st.one_of(PLAIN_LINE, LINE_BYTES), max_size=30),
+    st.lists(st.tuples(st.integers(0, 400), st.sampled_from([-1, 1, 2, 7])), max_size=12),
+    st.sampled_from([16, 64, 4096]),
+)
+@example([b"one", b"two words", b"three  "], [], 4096)
+@example([b"one", b"/me waves", b"three"], [], 4096)
+@example([b"one", b"http://x/y", b"three"], [], 4096)  # a '/' not at a line's start
+@example([b"one", b"   ", b"three"], [], 4096)
+@example([b"one", b"", b"three"], [], 4096)
+@example([b"one", b"two", b"three"], [(0, 2)], 4096)  # a budget of 2
+def test_a_run_of_plain_lines_taken_at_once_stands_for_its_items(lines, plan, limit):
+    # With runs, a window of plain chat lines comes as one TextRun: it must stand for
+    # exactly the items the lines give without, in the same pulls, whatever the chunking
+    # and the budget; taken counts its lines; its chat texts are those items stripped.
+    stream = b"".join(line + b"\n" for line in lines)
+    pulled = []
+    for runs in (False, True):
+        parser = LineParser(limit, runs=runs)
+        got = []
+        start = 0
+        for cut, most in [*sorted(plan), (len(stream), -1)]:
+            end = max(start, min(cut, len(stream)))
+            parser.feed(stream[start:end])
+            start = end
+            took = parser.take(most)
+            assert parser.taken == len(_flat(took))
+            for item in took:
+                if isinstance(item, TextRun):
+                    assert item.chat == [text.rstrip() for text in item.items]
+                    assert all(text and text[0] != "/" for text in item.chat)
+            got.append(_flat(took))
+        pulled.append(got)
+    assert pulled[0] == pulled[1]
+
+
+def test_a_talking_clients_read_is_one_run_of_plain_lines():
+    parser = LineParser(4096, runs=True)
+    parser.feed(b"hello\nsee http://x/y \nbye\n")
+    (run,) = parser.take(-1)
+    assert run == TextRun(["hello", "see http://x/y ", "bye"], [])
+    assert run.chat == ["hello", "see http://x/y", "bye"] and parser.taken == 3
+    for read in (b"a\n/me b\n", b"a\n\x02b\n", b"a\ncaf\xc3\xa9\n", b"a\r\nb\r\n", b"a\n \n"):
+        parser.feed(read)
+        assert not any(isinstance(item, TextRun) for item in parser.take(-1)), read
 
 
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=20))
