@@ -69,7 +69,7 @@ class Intake:
         budget = conn.refill(self.loop.clock(), rate, self.config.flood_burst) if rate else -1
         items = parser.take(budget)
         line = conn.front is self.line
-        spent = parser.taken  # a run of lines handed out as one item is as many items
+        spent = items.lines  # a run of lines handed out as one item is as many items
         if line and self.door.watching(conn):
             items = self.door.items(conn, items)
             if items is None:

@@ -57,8 +57,16 @@ _NOT_PLAIN: Final = bytes(range(10)) + bytes(range(11, 32)) + bytes(range(127, 2
 _rstrip = str.rstrip
 
 
+class Taken(list):  # type: ignore[type-arg]
+    """What a parser's take() hands out, and ``lines``: how many lines that is (a run
+    handed out as one item is as many as it holds).  On the list, not the parser: a
+    parser's every byte counts in an idle connection's memory."""
+
+    __slots__ = ("lines",)
+
+
 class TextRun:
-    """Lines that take() hands out at once (with ``runs``): ``items``, exactly the items
+    """Lines that take() hands out at once (LineRunParser): ``items``, exactly the items
     they are one by one, and ``chat``, their texts as a run of chat lines says them
     (right-stripped).  Each is printable ASCII, no command and not blank."""
 
@@ -102,12 +110,11 @@ class LineParser:
     ``max_line`` bytes of it.  Every byte is scanned for LF once, however slowly it comes.
     """
 
-    __slots__ = ("max_line", "_buf", "_pos", "_scanned", "_iac", "_discarding", "_runs", "taken")
+    __slots__ = ("max_line", "_buf", "_pos", "_scanned", "_iac", "_discarding")
+    _runs = False  # hand out a window of plain chat lines as one TextRun: LineRunParser
 
-    def __init__(self, max_line: int, runs: bool = False) -> None:
+    def __init__(self, max_line: int) -> None:
         self.max_line = max_line
-        self._runs = runs  # hand out a window of plain chat lines as one TextRun
-        self.taken = 0  # lines the last take() handed out: a TextRun is as many as it holds
         self._buf: bytes | bytearray = b""
         self._pos = 0  # start of what is not handed out yet
         self._scanned = 0  # no LF in _buf[_pos:_scanned]
@@ -126,14 +133,14 @@ class LineParser:
             self._iac = len(self._buf)
         self._buf += data  # type: ignore[operator]  # a bytearray by now: grows in place
 
-    def take(self, most: int) -> list[str | LineTooLong | TextRun]:
+    def take(self, most: int) -> Taken:
         """Up to ``most`` lines in order (every one there is if ``most`` is negative);
-        ``taken`` says how many.
+        the list's ``lines`` says how many.
 
         Ordinary lines are cut in the inner loop, the hot path of a paste; anything else
-        goes through ``next``.  With ``runs``, a window of plain chat lines may come as
-        one TextRun."""
-        out: list[str | LineTooLong | TextRun] = []
+        goes through ``next``.  In a LineRunParser, a window of plain chat lines may come
+        as one TextRun."""
+        out = Taken()
         append = out.append
         limit = self.max_line
         left = total = most if most >= 0 else sys.maxsize
@@ -175,10 +182,10 @@ class LineParser:
                 break
             append(item)
             left -= 1
-        self.taken = total - left
+        out.lines = total - left
         return out
 
-    def _take_whole(self, out: list[str | LineTooLong | TextRun], limit: int, left: int) -> int:
+    def _take_whole(self, out: Taken, limit: int, left: int) -> int:
         """Whole lines, decoded together and split, where that is the same as line by
         line: those that end within ``limit`` bytes of where they start together (so none
         is too long), window after window, while ``left`` allows and no telnet byte is
@@ -187,7 +194,7 @@ class LineParser:
         UTF-8 decoding starts afresh at every ASCII byte, so decoding lines together gives
         what decoding each does; a CR left before an LF is a control that sanitising
         removes, as line by line drops it.  A read of a talking client takes one decode
-        and one split per window of ``limit`` bytes, not one per line; with ``runs``, a
+        and one split per window of ``limit`` bytes, not one per line; in a LineRunParser a
         window of plain chat lines is one TextRun, and no step is taken per line."""
         buf = self._buf
         pos = self._pos
@@ -307,6 +314,14 @@ class LineParser:
 _CONTROLS = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff\U000e0000-\U000e007f]"
 )
+
+
+class LineRunParser(LineParser):
+    """A LineParser that hands a window of plain chat lines out as one TextRun: for a
+    process whose chat takes runs (one worker)."""
+
+    __slots__ = ()
+    _runs = True
 
 
 def sanitise(text: str) -> str:

@@ -33,9 +33,9 @@ from .linedoor import LineDoor
 from .loop import Loop, Timer
 from .peeraddr import limit_key
 from .proto.irc import IrcFront, IrcSettings
-from .proto.ircwire import IrcFramer
+from .proto.ircwire import IrcFramer, IrcRunFramer
 from .proto.line import LineFront, LineSettings
-from .protocol import LineParser
+from .protocol import LineParser, LineRunParser
 from .sockets import protocol_of, tune_client_socket
 from .tlsconn import TlsConnection
 from .tlsserve import TlsServing
@@ -207,9 +207,9 @@ class Server(Writer, TlsServing, Intake):
             self.config.max_line_bytes,
             self.config.flood_burst,
             # In one process a run of chat lines is handed to the chat at once (intake.py).
-            IrcFramer(runs=local)
+            (IrcRunFramer if local else IrcFramer)()
             if front is self.irc
-            else LineParser(self.config.max_line_bytes, runs=local),
+            else (LineRunParser if local else LineParser)(self.config.max_line_bytes),
         )
 
     def _start(self, conn: Connection) -> None:

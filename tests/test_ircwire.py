@@ -17,6 +17,7 @@ from chatd.proto.ircrun import Run
 from chatd.proto.ircwire import (
     TOO_LONG,
     IrcFramer,
+    IrcRunFramer,
     Message,
     ParseError,
     parse,
@@ -592,7 +593,7 @@ def test_a_run_read_at_once_stands_for_the_lines_one_by_one(data: bytes, plan: l
     # the flood budget; and taken counts a Run as its lines.
     pulled = []
     for runs in (False, True):
-        framer = IrcFramer(max_line=34, max_tags=8, runs=runs)
+        framer = (IrcRunFramer if runs else IrcFramer)(max_line=34, max_tags=8)
         got: list = []
         start = 0
         for cut, pulls in [*sorted(plan), (len(data), -1)]:
@@ -600,17 +601,18 @@ def test_a_run_read_at_once_stands_for_the_lines_one_by_one(data: bytes, plan: l
             framer.feed(data[start:end])
             start = end
             took = framer.take(pulls)
-            assert framer.taken == len(_lines(took))
+            assert took.lines == len(_lines(took))
             got.append(_lines(took))
         pulled.append(got)
     assert pulled[0] == pulled[1]
 
 
 def test_a_talking_clients_read_is_its_first_line_and_one_run() -> None:
-    framer = IrcFramer(runs=True)
+    framer = IrcRunFramer()
     framer.feed(b"PRIVMSG #r :one\r\nPRIVMSG #r :two words\r\nPRIVMSG #r ::)\r\n")
-    assert framer.take(-1) == [b"PRIVMSG #r :one", Run(b"PRIVMSG #r :", ["two words", ":)"])]
-    assert framer.taken == 3
+    took = framer.take(-1)
+    assert took == [b"PRIVMSG #r :one", Run(b"PRIVMSG #r :", ["two words", ":)"])]
+    assert took.lines == 3
     for read in (
         b"PRIVMSG #r :one\r\nPRIVMSG #r :two\r\nPING :x\r\n",  # another command
         b"PRIVMSG #r :one\r\nPRIVMSG #r :\x02two\r\n",  # a control: sanitised one by one

@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatd import protocol as p
-from chatd.protocol import LINE_TOO_LONG, LineParser, TextRun
+from chatd.protocol import LINE_TOO_LONG, LineParser, LineRunParser, TextRun
 
 
 def items(parser: LineParser, *chunks: bytes) -> list:
@@ -328,7 +328,7 @@ def test_a_run_of_plain_lines_taken_at_once_stands_for_its_items(lines, plan, li
     stream = b"".join(line + b"\n" for line in lines)
     pulled = []
     for runs in (False, True):
-        parser = LineParser(limit, runs=runs)
+        parser = (LineRunParser if runs else LineParser)(limit)
         got = []
         start = 0
         for cut, most in [*sorted(plan), (len(stream), -1)]:
@@ -336,7 +336,7 @@ def test_a_run_of_plain_lines_taken_at_once_stands_for_its_items(lines, plan, li
             parser.feed(stream[start:end])
             start = end
             took = parser.take(most)
-            assert parser.taken == len(_flat(took))
+            assert took.lines == len(_flat(took))
             for item in took:
                 if isinstance(item, TextRun):
                     assert item.chat == [text.rstrip() for text in item.items]
@@ -347,11 +347,12 @@ def test_a_run_of_plain_lines_taken_at_once_stands_for_its_items(lines, plan, li
 
 
 def test_a_talking_clients_read_is_one_run_of_plain_lines():
-    parser = LineParser(4096, runs=True)
+    parser = LineRunParser(4096)
     parser.feed(b"hello\nsee http://x/y \nbye\n")
-    (run,) = parser.take(-1)
+    took = parser.take(-1)
+    (run,) = took
     assert run == TextRun(["hello", "see http://x/y ", "bye"], [])
-    assert run.chat == ["hello", "see http://x/y", "bye"] and parser.taken == 3
+    assert run.chat == ["hello", "see http://x/y", "bye"] and took.lines == 3
     for read in (b"a\n/me b\n", b"a\n\x02b\n", b"a\ncaf\xc3\xa9\n", b"a\r\nb\r\n", b"a\n \n"):
         parser.feed(read)
         assert not any(isinstance(item, TextRun) for item in parser.take(-1)), read

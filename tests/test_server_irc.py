@@ -174,7 +174,7 @@ def test_reconfigure_leaves_irc_lines_at_512_bytes():
     h.irc_register(irc, "alice")
     line = h.connect()
     h.server.reconfigure(dataclasses.replace(h.config, max_line_bytes=4096, motd="new"))
-    assert next(iter(h.server.clients.values())).parser.__class__ is IrcFramer
+    assert isinstance(next(iter(h.server.clients.values())).parser, IrcFramer)
     conn = conn_of(h, "alice")
     irc.sock.sendall(b"PRIVMSG #x :" + b"y" * 600 + b"\r\n")
     h.step(3)

@@ -20,7 +20,9 @@ import sys
 from dataclasses import dataclass
 from typing import Final
 
-from .ircrun import Run, run_after
+from chatd.protocol import Taken
+
+from .ircrun import run_after
 
 MAX_LINE: Final = 512  # bytes, CR LF included
 MAX_TAGS: Final = 8191  # more bytes allowed to a line that starts with '@'
@@ -203,13 +205,10 @@ class IrcFramer:
         "_found",
         "_discarding",
         "_after_cr",
-        "_runs",
-        "taken",
     )
+    _runs = False  # hand out a run's later PRIVMSGs as one Run (ircrun.py): IrcRunFramer
 
-    def __init__(
-        self, max_line: int = MAX_LINE, max_tags: int = MAX_TAGS, runs: bool = False
-    ) -> None:
+    def __init__(self, max_line: int = MAX_LINE, max_tags: int = MAX_TAGS) -> None:
         self._chunk = max_line  # bytes dropped per item while discarding
         self._limit = max_line - 2  # bytes of a line, its CR LF excluded
         self._tag_limit = self._limit + max_tags
@@ -219,8 +218,6 @@ class IrcFramer:
         self._found = False  # _buf[_scanned] is a line end
         self._discarding = False  # inside a line that was too long
         self._after_cr = False  # a line ended at CR: an LF right after it belongs to it
-        self._runs = runs  # hand out a run's later PRIVMSGs as one Run (see ircrun.py)
-        self.taken = 0  # lines the last take() handed out: a Run is as many as its texts
 
     def feed(self, data: bytes) -> None:
         if self._pos == len(self._buf):  # nothing held: keep the bytes read as they are
@@ -257,14 +254,14 @@ class IrcFramer:
         self._after_cr = buf[end] == 13
         return bytes(buf[pos:end])
 
-    def take(self, most: int) -> list[bytes | TooLong | Run]:
+    def take(self, most: int) -> Taken:
         """Up to ``most`` lines in order (every one there is if ``most`` is negative);
-        ``taken`` says how many.
+        the list's ``lines`` says how many.
 
         Ordinary lines (LF or CR LF, no bare CR, within the limit) are cut in the inner
-        loop, the hot path of a busy client; anything else goes through ``next``.  With
-        ``runs``, the lines after the first "PRIVMSG #room :" may come as one Run."""
-        out: list[bytes | TooLong | Run] = []
+        loop, the hot path of a busy client; anything else goes through ``next``.  In
+        an IrcRunFramer, the lines after the first "PRIVMSG #room :" may come as one Run."""
+        out = Taken()
         left = total = most if most >= 0 else sys.maxsize
         runs = self._runs  # one try a take: a failed one costs a scan of the read
         while left:
@@ -278,10 +275,10 @@ class IrcFramer:
                 break
             out.append(item)
             left -= 1
-        self.taken = total - left
+        out.lines = total - left
         return out
 
-    def _ordinary(self, out: list[bytes | TooLong | Run], left: int, runs: bool) -> int:
+    def _ordinary(self, out: Taken, left: int, runs: bool) -> int:
         """Appends up to left ordinary lines to out; how many.  With runs, the lines
         after the first "PRIVMSG #" one may be appended as a Run (ircrun.run_after)."""
         buf = self._buf
@@ -386,3 +383,11 @@ class IrcFramer:
             self._scanned, self._found = 0, False
         else:
             self._scanned -= pos
+
+
+class IrcRunFramer(IrcFramer):
+    """An IrcFramer that hands a run's later PRIVMSGs out as one Run: for a process
+    whose chat takes runs (one worker)."""
+
+    __slots__ = ()
+    _runs = True
