@@ -9,6 +9,8 @@ from test_fanout import Net
 
 from chatd.core import intents as i
 from chatd.core import outcomes as o
+from chatd.proto.ircwire import IrcRunFramer
+from chatd.protocol import LineRunParser
 
 
 def _room(lines_in_one_read: bool) -> tuple[bytes, bytes, bytes]:
@@ -52,6 +54,7 @@ def _plain(lines_in_one_read: bool, said: list[str], fresh: bool = False) -> tup
     )
     ann, bob = net.line(), net.line()
     cat = net.irc("cat", "#lobby")
+    assert type(ann.conn.parser) is LineRunParser and type(cat.conn.parser) is IrcRunFramer
     if not fresh:
         net.settle(ann, bob, cat)
     if lines_in_one_read:
