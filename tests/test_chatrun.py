@@ -13,26 +13,46 @@ from chatd.proto.ircwire import IrcRunFramer
 from chatd.protocol import LineRunParser
 
 
-def _room(lines_in_one_read: bool) -> tuple[bytes, bytes, bytes]:
-    """What a line member, an IRC member and the sender get of ann's input."""
+def _record_runs(net: Net, runs: list) -> None:
+    """Appends to runs the texts of every run the chat is handed from now on."""
+    apply_run = net.server.chat.apply_run
+    net.server.chat.apply_run = lambda uid, texts, room="": (
+        runs.append(texts) or apply_run(uid, texts, room)
+    )
+
+
+def _say(user, lines: list[str], in_one_read: bool) -> None:
+    """The lines as one read of user's socket, or as a read each."""
+    if in_one_read:
+        user.says(*lines)
+    else:
+        for line in lines:
+            user.says(line)
+
+
+def _plain(lines_in_one_read: bool, said: list[str], fresh: bool = False) -> tuple:
+    """What a line member, an IRC member and the sender get of ann's input, and the runs
+    the chat was handed; fresh: ann's read is its first (the door still looks at it)."""
     net = Net()
+    runs: list = []
+    _record_runs(net, runs)
     ann, bob = net.line(), net.line()
     cat = net.irc("cat", "#lobby")
-    net.settle(ann, bob, cat)
-    said = ["hi", "  spaced  ", "", "/me waves", "//slash", "more", "last"]
-    if lines_in_one_read:
-        ann.says(*said)
-    else:
-        for line in said:
-            ann.says(line)
+    assert type(ann.conn.parser) is LineRunParser and type(cat.conn.parser) is IrcRunFramer
+    if not fresh:
+        net.settle(ann, bob, cat)
+    _say(ann, said, lines_in_one_read)
     net.tick()
     got = bob.read(), cat.read(), ann.read()
     net.close()
-    return got
+    return got, runs
+
+
+SAID = ["hi", "  spaced  ", "", "/me waves", "//slash", "more", "last"]
 
 
 def test_a_run_in_one_read_gives_every_member_what_the_lines_one_by_one_give():
-    together, apart = _room(True), _room(False)
+    (together, _), (apart, _) = _plain(True, SAID), _plain(False, SAID)
     assert together == apart
     bob, cat, ann = together
     assert bob == (
@@ -41,31 +61,6 @@ def test_a_run_in_one_read_gives_every_member_what_the_lines_one_by_one_give():
     )
     assert cat.count(b" PRIVMSG #lobby ") == 6 and b"\x01ACTION waves\x01" in cat
     assert ann == b""  # the sender never gets its own lines
-
-
-def _plain(lines_in_one_read: bool, said: list[str], fresh: bool = False) -> tuple:
-    """What a line member and an IRC member get of a plain read by ann, and the runs the
-    chat was handed; fresh: ann's read is its first (the door still looks at it)."""
-    net = Net()
-    runs: list = []
-    apply_run = net.server.chat.apply_run
-    net.server.chat.apply_run = lambda uid, texts, room="": (
-        runs.append(texts) or apply_run(uid, texts, room)
-    )
-    ann, bob = net.line(), net.line()
-    cat = net.irc("cat", "#lobby")
-    assert type(ann.conn.parser) is LineRunParser and type(cat.conn.parser) is IrcRunFramer
-    if not fresh:
-        net.settle(ann, bob, cat)
-    if lines_in_one_read:
-        ann.says(*said)
-    else:
-        for line in said:
-            ann.says(line)
-    net.tick()
-    got = bob.read(), cat.read(), ann.read()
-    net.close()
-    return got, runs
 
 
 PLAIN = ["hi there", "trailing  ", "see http://x/y", "last"]
@@ -141,10 +136,7 @@ def _irc_room(
     runs, if given, gets the texts of every run the chat was handed."""
     net = Net()
     if runs is not None:
-        apply_run = net.server.chat.apply_run
-        net.server.chat.apply_run = lambda uid, texts, room="": (
-            runs.append(texts) or apply_run(uid, texts, room)
-        )
+        _record_runs(net, runs)
     bob = net.line()
     cat = net.irc("cat", "#lobby,#side")
     dan = net.irc("dan", "#lobby,#side")
@@ -152,11 +144,7 @@ def _irc_room(
     if mode:
         cat.says(f"MODE #side {mode}")  # cat made #side: its operator
         net.settle(bob, cat, dan)
-    if lines_in_one_read:
-        dan.says(*read)
-    else:
-        for line in read:
-            dan.says(line)
+    _say(dan, read, lines_in_one_read)
     net.tick()
     got = bob.read(), cat.read(), dan.read()
     net.close()

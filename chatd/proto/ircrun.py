@@ -35,10 +35,12 @@ class Run:
         return f"Run({self.head!r}, {self.texts!r})"
 
 
-def run_after(first: bytes, buf: bytes | bytearray, pos: int, most: int, limit: int) -> Run | None:
-    """The lines of buf from pos to its last LF as a Run of first's head, if there are at
-    most ``most`` of them and each is that head and printable ASCII text, ends CR LF and
-    holds at most ``limit`` bytes; else None.
+def run_after(
+    first: bytes, buf: bytes | bytearray, pos: int, most: int, limit: int
+) -> tuple[Run, int] | None:
+    """The lines of buf from pos to its last LF as a Run of first's head, and where it
+    ends (just past that LF), if there are at most ``most`` of them and each is that head
+    and printable ASCII text, ends CR LF and holds at most ``limit`` bytes; else None.
 
     ``first`` is the line just framed, and must be "PRIVMSG #room :text" to one room."""
     head, colon, _ = first.partition(b" :")
@@ -60,4 +62,4 @@ def run_after(first: bytes, buf: bytes | bytearray, pos: int, most: int, limit: 
     texts = text[len(start) :].split("\r\n" + start)
     if len(texts) != joins + 1 or "" in texts or len(head) + max(map(len, texts)) > limit:
         return None  # a line with another start, one with no text, one too long
-    return Run(head, texts)
+    return Run(head, texts), end + 1

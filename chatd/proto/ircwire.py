@@ -302,11 +302,11 @@ class IrcFramer:
             taken += 1
             if runs and line.startswith(b"PRIVMSG #"):
                 runs = False
-                run = run_after(line, buf, pos, left - taken, limit)
-                if run is not None:
+                found = run_after(line, buf, pos, left - taken, limit)
+                if found is not None:
+                    run, pos = found
                     out.append(run)
                     taken += len(run.texts)
-                    pos = buf.rfind(10) + 1  # the run ends at the last line end held
                     break
         if pos != start:
             self._pos = pos
