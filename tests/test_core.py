@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatd.core import intents as i
+from chatd.core import masks
 from chatd.core import outcomes as o
 from chatd.core.chat import Chat, CoreSettings
 
@@ -225,6 +226,27 @@ def test_a_ban_mask_built_to_backtrack_is_checked_in_linear_steps(chat):
     assert chat.apply(i.Say(b, "#dev", "hi"))[0].__class__ is o.Said
     chat.apply(i.Mode(a, "#dev", (("+b", "*a" * 12 + "!*@*"),)))
     assert chat.apply(i.Say(b, "#dev", "hi")) == [o.Error(b, "cannot_send", ("#dev",))]
+
+
+def test_a_members_line_is_checked_against_the_bans_in_bounded_steps(chat, monkeypatch):
+    # Whatever matches the bans must be the step-counting matcher, within its bound.
+    steps: list[int] = []
+    match = masks._match
+
+    def counted(pattern: list[str], text: str) -> tuple[bool, int]:
+        matched, n = match(pattern, text)
+        steps.append(n)
+        assert n <= (len(text) + 1) * (len(pattern) + 1)
+        return matched, n
+
+    monkeypatch.setattr(masks, "_match", counted)
+    a, b = nicked(chat, "alice", "a" * 24)
+    chat.apply(i.Join(a, "#dev"))
+    chat.apply(i.Join(b, "#dev"))
+    chat.apply(i.Mode(a, "#dev", (("+b", "*a" * 12 + "*b!*@*"),)))
+    steps.clear()
+    assert chat.apply(i.Say(b, "#dev", "hi"))[0].__class__ is o.Said
+    assert len(steps) == 1 and steps[0] < 1000
 
 
 def test_moderated_and_no_external_messages(chat):
