@@ -134,14 +134,13 @@ class Intake:
 
         In one process, a run of "PRIVMSG #room :text" lines to one room goes to the
         chat as one call, as a line client's run of chat lines does (_line_items).  The
-        framer may hand a run's later lines out as one Run (proto/ircrun.py): after the
-        run's first line its texts join the run; anywhere else its lines are read one by
-        one, as they would have been."""
+        framer may hand such lines out as one Run (proto/ircrun.py), whose texts are the
+        run's, or its later ones; before registering its lines are read one by one."""
         publish = self.bus.publish
         feed = self.irc.feed
         uid = conn.id
         session = self.irc.sessions[uid]
-        batch = self.bus.__class__ is LocalBus and len(items) > 1 and session.registered
+        batch = self.bus.__class__ is LocalBus and session.registered
         run: list[str] = []
         room = ""
         head = b""  # "PRIVMSG #room :" of the run's first line
@@ -149,13 +148,18 @@ class Intake:
             for item in items:
                 said = None
                 if item.__class__ is Run:
-                    if run and item.head == head:  # the run's later lines, read at once
-                        run += item.texts
+                    if not batch:
+                        if not self._irc_items(conn, item.lines()):
+                            return False  # it quit: the rest goes nowhere
                         continue
-                    if run:
-                        self._say_run(uid, run, room)
-                    if conn.reason is not None or not self._irc_items(conn, item.lines()):
-                        return False  # not after its run's first line: read line by line
+                    if run and item.head != head:
+                        self._say_run(uid, run, room)  # first: the Run keeps its place
+                        if conn.reason is not None:
+                            return False
+                    if not run:
+                        session.active = True
+                        room, head = item.room, item.head
+                    run += item.texts
                     continue
                 if batch and item.__class__ is bytes:
                     if run:

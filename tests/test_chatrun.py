@@ -163,10 +163,10 @@ def test_an_irc_run_in_one_read_gives_everyone_what_the_lines_one_by_one_give():
     )
     src = b":dan!~dan@10.0.0.1 "
     assert cat == src + (b"\r\n" + src).join([
-        b"PRIVMSG #lobby hi", b"PRIVMSG #lobby there",
-        b"PRIVMSG #side elsewhere", b"PRIVMSG #side :and again",
+        b"PRIVMSG #lobby :hi", b"PRIVMSG #lobby :there",
+        b"PRIVMSG #side :elsewhere", b"PRIVMSG #side :and again",
         b"NOTICE #lobby :a notice", b"PRIVMSG #lobby :\x01ACTION waves\x01",
-        b"PRIVMSG #lobby :same room, other case", b"PRIVMSG #lobby last",
+        b"PRIVMSG #lobby :same room, other case", b"PRIVMSG #lobby :last",
     ]) + b"\r\n"  # fmt: skip
     assert dan == b":test 403 dan #nowhere :No such channel\r\n:test PONG test tok\r\n"
 

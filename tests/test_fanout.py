@@ -236,12 +236,12 @@ def test_an_irc_member_of_two_busy_rooms_hears_them_in_the_order_they_spoke():
     la.says("a2")
     net.tick()
     assert x.read() == (
-        b":guest1!line@10.0.0.1 PRIVMSG #a a1\r\n"
-        b":guest2!line@10.0.0.1 PRIVMSG #b b1\r\n"
-        b":guest1!line@10.0.0.1 PRIVMSG #a a2\r\n"
+        b":guest1!line@10.0.0.1 PRIVMSG #a :a1\r\n"
+        b":guest2!line@10.0.0.1 PRIVMSG #b :b1\r\n"
+        b":guest1!line@10.0.0.1 PRIVMSG #a :a2\r\n"
     )
     assert y.read() == (
-        b":guest1!line@10.0.0.1 PRIVMSG #a a1\r\n:guest1!line@10.0.0.1 PRIVMSG #a a2\r\n"
+        b":guest1!line@10.0.0.1 PRIVMSG #a :a1\r\n:guest1!line@10.0.0.1 PRIVMSG #a :a2\r\n"
     )
     assert len(x.spy.sent) == 1
     net.close()

@@ -291,8 +291,8 @@ def test_notice_never_gets_a_reply():
     assert c.take() == []
     assert a.take() == [] and b.take() == []
     a.line("NOTICE #x,carol :psst")
-    assert b.take() == [":alice!~alice@10.0.0.1 NOTICE #x psst"]
-    assert c.take() == [":alice!~alice@10.0.0.1 NOTICE carol psst"]
+    assert b.take() == [":alice!~alice@10.0.0.1 NOTICE #x :psst"]
+    assert c.take() == [":alice!~alice@10.0.0.1 NOTICE carol :psst"]
     assert a.take() == []
 
 

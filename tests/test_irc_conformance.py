@@ -142,7 +142,7 @@ def test_the_user_name_given_is_the_user_part_of_the_mask_and_of_whois():
     a.line("JOIN #x")
     c.take()
     c.line("PRIVMSG #x :hi")
-    assert a.take()[-1] == ":carol!~carolyn-th@10.0.0.1 PRIVMSG #x hi"
+    assert a.take()[-1] == ":carol!~carolyn-th@10.0.0.1 PRIVMSG #x :hi"
 
 
 def test_a_replica_restored_from_a_snapshot_keeps_the_user_names():

@@ -15,7 +15,7 @@ from ircmem import IrcClient, IrcWorld  # noqa: E402
 from chatd.core import outcomes as o  # noqa: E402
 from chatd.proto.ircinput import head_of, room_privmsg, run_text  # noqa: E402
 from chatd.proto.irctext import RoomText, Sources, quick_render, text_lines  # noqa: E402
-from chatd.proto.ircwire import Message, render  # noqa: E402
+from chatd.proto.ircwire import Message, parse, render  # noqa: E402
 
 PIECES = st.sampled_from(
     [b"#r", b"#", b" ", b":", b",", b"\x01", b"\0", b"\x1b[31m", b"\xc3", b"\xa9", b"a", b"#b"]
@@ -86,10 +86,16 @@ TEXT = st.text(st.characters(blacklist_characters="\0\r\n", blacklist_categories
 @example("a!~a@h", "PRIVMSG", "#r", ":)")
 @example("a!~a@h", "PRIVMSG", "#r", "one")
 @example("a!~a@h", "PRIVMSG", "#r", "two words")
-def test_the_quick_renderer_writes_what_the_general_one_writes(source, command, target, body):
-    assert quick_render(source, command, target, body) == render(
-        Message(command, (target, body), source)
-    )
+def test_the_quick_renderer_writes_the_text_as_the_trailing_parameter(
+    source, command, target, body
+):
+    # As ngIRCd sends it: the general renderer writes the colon only where it is needed.
+    data = quick_render(source, command, target, body)
+    assert parse(data[:-2]) == Message(command, (target, body), source)
+    tail = b" :" + body.encode() + b"\r\n"
+    assert data.endswith(tail)
+    general = render(Message(command, (target, body), source))
+    assert data == (general if general.endswith(tail) else general[: -len(tail) + 1] + tail)
 
 
 RESTS = st.lists(st.one_of(PIECES, st.binary(max_size=6)), max_size=12).map(b"".join)

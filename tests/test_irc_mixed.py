@@ -51,7 +51,7 @@ def test_private_messages_both_ways():
     assert line.take() == ["*ivan* psst"]
     assert irc.take() == []
     line.say("/msg IVAN back")
-    assert irc.take() == [":lena!line@test PRIVMSG ivan back"]
+    assert irc.take() == [":lena!line@test PRIVMSG ivan :back"]
 
 
 def test_parts_quits_and_nick_changes():
@@ -125,7 +125,7 @@ def test_ctcp_between_irc_users_passes_as_it_is():
     (other,) = irc_users(w, "olga")
     irc.line("PRIVMSG olga :\x01VERSION\x01")
     other.line("NOTICE ivan :\x01VERSION irssi 1.4\x01")
-    assert other.take() == [":ivan!~ivan@10.0.0.1 PRIVMSG olga \x01VERSION\x01"]
+    assert other.take() == [":ivan!~ivan@10.0.0.1 PRIVMSG olga :\x01VERSION\x01"]
     assert irc.take() == [":olga!~olga@10.0.0.1 NOTICE ivan :\x01VERSION irssi 1.4\x01"]
 
 

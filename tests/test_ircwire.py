@@ -607,13 +607,17 @@ def test_a_run_read_at_once_stands_for_the_lines_one_by_one(data: bytes, plan: l
     assert pulled[0] == pulled[1]
 
 
-def test_a_talking_clients_read_is_its_first_line_and_one_run() -> None:
+def test_a_talking_clients_read_is_one_run() -> None:
     framer = IrcRunFramer()
     framer.feed(b"PRIVMSG #r :one\r\nPRIVMSG #r :two words\r\nPRIVMSG #r ::)\r\n")
     took = framer.take(-1)
-    assert took == [b"PRIVMSG #r :one", Run(b"PRIVMSG #r :", ["two words", ":)"])]
+    assert took == [Run(b"PRIVMSG #r :", ["one", "two words", ":)"])]
     assert took.lines == 3
+    assert took[0].room == "#r"
+    framer.feed(b"PING :x\r\nPRIVMSG #r :one\r\nPRIVMSG #r :two\r\n")
+    assert framer.take(-1) == [b"PING :x", Run(b"PRIVMSG #r :", ["one", "two"])]
     for read in (
+        b"PRIVMSG #r :caf\xc3\xa9\r\nPRIVMSG #r :two\r\n",  # the first not ASCII
         b"PRIVMSG #r :one\r\nPRIVMSG #r :two\r\nPING :x\r\n",  # another command
         b"PRIVMSG #r :one\r\nPRIVMSG #r :\x02two\r\n",  # a control: sanitised one by one
         b"PRIVMSG #r :one\r\nPRIVMSG #r :caf\xc3\xa9\r\n",  # not ASCII

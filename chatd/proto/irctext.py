@@ -84,11 +84,13 @@ def lines(messages: list[Message]) -> bytes:
 
 
 def quick_render(source: str, command: str, target: str, body: str) -> bytes:
-    """render(Message(command, (target, body), source)) for what the chat hands over: a
-    source, a room or nick and sanitised text, none of which can hold a space before the
-    text, a NUL, CR or LF (the general renderer's checks cost more than the line here)."""
-    colon = " :" if not body or " " in body or body[0] == ":" else " "
-    return f":{source} {command} {target}{colon}{body}\r\n".encode()
+    """A PRIVMSG or NOTICE of body to target, for what the chat hands over: a source, a
+    room or nick and sanitised text, none of which can hold a space before the text, a
+    NUL, CR or LF (the general renderer's checks cost more than the line here).
+
+    The text is always the trailing parameter, after " :", as ngIRCd, Ergo and most
+    servers send it: one rule for every text, so a run's lines need no test each."""
+    return f":{source} {command} {target} :{body}\r\n".encode()
 
 
 def text_lines(source: str, command: str, target: str, text: str, action: bool = False) -> bytes:
@@ -148,15 +150,14 @@ class RoomText:
 
     def _said_run(self, out: o.SaidRun) -> bytes:
         """The run's PRIVMSGs, formatted and encoded together when each fits in a line (as
-        quick_render would write it: the colon only where the text needs one)."""
-        source, room = self.src(out.by, out.nick), out.room
-        pre = f":{source} PRIVMSG {room} "
-        body = [pre + (":" + t if not t or " " in t or t[0] == ":" else t) for t in out.texts]
-        text = "\r\n".join(body) + "\r\n"
+        quick_render writes them)."""
+        source, room, texts = self.src(out.by, out.nick), out.room, out.texts
+        pre = f":{source} PRIVMSG {room} :"
+        text = pre + f"\r\n{pre}".join(texts) + "\r\n"
         data = text.encode()
-        if len(data) == len(text) and max(map(len, body)) + 2 <= MAX_LINE:  # ASCII: 1 byte each
-            return data
-        return b"".join([text_lines(source, "PRIVMSG", room, t) for t in out.texts])
+        if len(data) == len(text) and len(pre) + max(map(len, texts)) + 2 <= MAX_LINE:
+            return data  # ASCII, a byte a character: every line fits
+        return b"".join([text_lines(source, "PRIVMSG", room, t) for t in texts])
 
     def _parted(self, out: o.Parted) -> bytes:
         params = (out.room, out.reason) if out.reason else (out.room,)

@@ -22,7 +22,7 @@ from typing import Final
 
 from chatd.protocol import Taken
 
-from .ircrun import run_after
+from .ircrun import run_at
 
 MAX_LINE: Final = 512  # bytes, CR LF included
 MAX_TAGS: Final = 8191  # more bytes allowed to a line that starts with '@'
@@ -206,7 +206,7 @@ class IrcFramer:
         "_discarding",
         "_after_cr",
     )
-    _runs = False  # hand out a run's later PRIVMSGs as one Run (ircrun.py): IrcRunFramer
+    _runs = False  # hand out a run of PRIVMSGs as one Run (ircrun.py): IrcRunFramer
 
     def __init__(self, max_line: int = MAX_LINE, max_tags: int = MAX_TAGS) -> None:
         self._chunk = max_line  # bytes dropped per item while discarding
@@ -260,7 +260,7 @@ class IrcFramer:
 
         Ordinary lines (LF or CR LF, no bare CR, within the limit) are cut in the inner
         loop, the hot path of a busy client; anything else goes through ``next``.  In
-        an IrcRunFramer, the lines after the first "PRIVMSG #room :" may come as one Run."""
+        an IrcRunFramer, the lines from the first "PRIVMSG #room :" on may come as one Run."""
         out = Taken()
         left = total = most if most >= 0 else sys.maxsize
         runs = self._runs  # one try a take: a failed one costs a scan of the read
@@ -280,7 +280,7 @@ class IrcFramer:
 
     def _ordinary(self, out: Taken, left: int, runs: bool) -> int:
         """Appends up to left ordinary lines to out; how many.  With runs, the lines
-        after the first "PRIVMSG #" one may be appended as a Run (ircrun.run_after)."""
+        from the first "PRIVMSG #" one on may be appended as a Run (ircrun.run_at)."""
         buf = self._buf
         find = buf.find
         limit = self._limit
@@ -297,17 +297,17 @@ class IrcFramer:
             if 13 in line:  # a bare CR ends a line too: next() cuts it there
                 break
             line = line if line.__class__ is bytes else bytes(line)
-            out.append(line)
-            pos = end + 1
-            taken += 1
             if runs and line.startswith(b"PRIVMSG #"):
                 runs = False
-                found = run_after(line, buf, pos, left - taken, limit)
+                found = run_at(line, buf, pos, left - taken, limit)
                 if found is not None:
                     run, pos = found
                     out.append(run)
                     taken += len(run.texts)
                     break
+            out.append(line)
+            pos = end + 1
+            taken += 1
         if pos != start:
             self._pos = pos
             if self._scanned < pos:  # what was scanned was handed out
@@ -386,7 +386,7 @@ class IrcFramer:
 
 
 class IrcRunFramer(IrcFramer):
-    """An IrcFramer that hands a run's later PRIVMSGs out as one Run: for a process
+    """An IrcFramer that hands a run of PRIVMSGs to one room out as one Run: for a process
     whose chat takes runs (one worker)."""
 
     __slots__ = ()
