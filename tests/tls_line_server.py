@@ -5,11 +5,12 @@
 It prints its port, greets each client as chatd would, answers a line with `<echo> LINE`,
 `/quit` with `*** Bye`, `/big N` with N numbered lines in one go, and the client's end of
 input with `*** eof (HOW)`, HOW being how the client closed (close_notify, eof, reset);
-then it sends close_notify and closes.
+then it sends close_notify, and closes once the client has closed too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import sys
@@ -87,12 +88,34 @@ def main(cert: str, key: str, port: int = 0) -> None:
                 count += 1
                 sel.register(conn, EVENT_READ, Client(TlsStream(conn, context), count))
                 continue
-            client: Client = key_.data
-            if client.step():
+            client: Client | None = key_.data
+            if client is None:
+                drain(sel, key_.fileobj)  # type: ignore[arg-type]
+            elif client.step():
                 sel.modify(key_.fileobj, client.events(), client)
             else:
-                sel.unregister(key_.fileobj)
-                client.stream.close()
+                linger(sel, key_.fileobj)  # type: ignore[arg-type]
+
+
+def linger(sel: selectors.BaseSelector, sock: socket.socket) -> None:
+    """Done with a client: FIN after our close_notify, then read until the client's FIN.
+    Closing with its last bytes unread (its own close_notify, sent as its input ended)
+    would make the kernel send a reset, which can reach the client before our last line."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+    sel.modify(sock, EVENT_READ, None)
+
+
+def drain(sel: selectors.BaseSelector, sock: socket.socket) -> None:
+    try:
+        data = sock.recv(65536)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if not data:
+        sel.unregister(sock)
+        sock.close()
 
 
 if __name__ == "__main__":
